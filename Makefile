@@ -1,0 +1,39 @@
+# finsec-assets: `make demo` runs the whole graph on the bundled sample; `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+export FINSEC_HOME  ?= $(CURDIR)/.finsec
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+export TOKENIZERS_PARALLELISM = false
+
+.PHONY: install demo test dev bench clean-data
+
+install: $(STAMP)
+
+# torch is pinned in the same command as everything that depends on it (CPU wheel on this disk).
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock 'torch==2.13.0' -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	mkdir -p "$(DAGSTER_HOME)" "$(FINSEC_HOME)"
+	$(BIN)/python -m finsec_assets.demo
+
+test: install
+	$(BIN)/python -m pytest -q finsec_assets_tests
+
+dev: install
+	mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python benchmarks/ingest.py
+
+clean-data:
+	rm -rf "$(FINSEC_HOME)"

@@ -1,0 +1,1 @@
+"""Dagster wiring only: one subpackage per domain (edgar, text, embeddings, language_models, credit)."""

@@ -1,0 +1,157 @@
+"""Shared Dagster pieces: quarter partitions, GPU tags, the finsec resource, the Parquet table IO manager."""
+
+
+import base64
+import io
+import warnings
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+from pydantic import PrivateAttr
+
+from ..edgar.client import EdgarClient
+from ..edgar.ratelimit import RateLimiter
+from ..settings import Settings
+from ..storage.catalog import refresh_catalog_entry
+from ..storage.object_store import ObjectStore
+from ..storage.tables import UNPARTITIONED, content_hash, read_table, write_table
+
+# One partition per calendar quarter of the filing date, like EDGAR's full-index; key 2024-01-01 = 2024Q1.
+quarter_partitions = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 1 1,4,7,10 *", start="1993-01-01", fmt="%Y-%m-%d", end_offset=1
+)
+
+GPU_POOL = "gpu"
+GPU_OP_TAGS = {
+    "finsec/accelerator": "gpu",
+    "dagster-celery/queue": "gpu",
+    "dagster-k8s/config": {
+        "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}, "requests": {"nvidia.com/gpu": "1"}}},
+        "pod_spec_config": {"node_selector": {"nvidia.com/gpu.present": "true"}},
+    },
+}
+
+
+class FinsecResource(dg.ConfigurableResource):
+    """Where data lives and how EDGAR is reached. Unset fields come from FINSEC_* environment variables."""
+
+    home: str | None = None
+    object_store_url: str | None = None
+    edgar_source: str | None = None
+    edgar_user_agent: str | None = None
+    edgar_www_url: str | None = None
+    edgar_data_url: str | None = None
+    universe: str | None = None
+    edgar_max_rps: float | None = None
+
+    _settings: "Settings | None" = PrivateAttr(default=None)
+    _store: ObjectStore | None = PrivateAttr(default=None)
+    _edgar: EdgarClient | None = PrivateAttr(default=None)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env(
+                FINSEC_HOME=self.home, FINSEC_OBJECT_STORE_URL=self.object_store_url,
+                FINSEC_EDGAR_SOURCE=self.edgar_source, FINSEC_EDGAR_USER_AGENT=self.edgar_user_agent,
+                FINSEC_EDGAR_WWW_URL=self.edgar_www_url, FINSEC_EDGAR_DATA_URL=self.edgar_data_url,
+                FINSEC_UNIVERSE=self.universe,
+                FINSEC_EDGAR_MAX_RPS=None if self.edgar_max_rps is None else str(self.edgar_max_rps),
+            )
+        return self._settings
+
+    def setup_for_execution(self, context) -> None:
+        self.settings()  # fail fast, before any step does work
+
+    @property
+    def home_path(self):
+        return self.settings().home
+
+    @property
+    def warehouse_path(self):
+        return self.settings().warehouse_path
+
+    def object_store(self) -> ObjectStore:
+        if self._store is None:
+            self._store = ObjectStore(self.settings().object_store_url)
+        return self._store
+
+    def edgar(self) -> EdgarClient:
+        """The EDGAR client; in live mode every process on this machine shares one 10/s window."""
+        if self._edgar is None:
+            s = self.settings()
+            limiter = RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json")
+            self._edgar = EdgarClient(
+                source=s.edgar_source, www_url=s.edgar_www_url, data_url=s.edgar_data_url,
+                user_agent=s.edgar_user_agent, cache=self.object_store(), limiter=limiter, max_rps=s.edgar_max_rps,
+            )
+        return self._edgar
+
+
+def column_schema(table: pa.Table) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in table.schema])
+
+
+class ParquetTableIOManager(dg.ConfigurableIOManager):
+    """One Parquet file per (asset, partition), atomically written, plus a DuckDB view named after the asset."""
+
+    finsec: FinsecResource
+
+    def _partition(self, context) -> str | None:
+        if not context.has_asset_partitions:
+            return None
+        keys = context.asset_partition_keys
+        if len(keys) != 1:
+            raise dg.Failure(f"{context.asset_key.to_user_string()}: one quarter per run, got {len(keys)} partitions")
+        return keys[0]
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        if obj is None:
+            return
+        asset = context.asset_key.path[-1]
+        store = self.finsec.object_store()
+        uri, table, sha = write_table(store, asset, self._partition(context), obj)
+        kind = refresh_catalog_entry(self.finsec.warehouse_path, store, asset, table.schema)
+        context.add_output_metadata({
+            "dagster/row_count": table.num_rows,
+            "dagster/column_schema": column_schema(table),
+            "dagster/uri": dg.MetadataValue.path(uri),
+            "parquet_sha256": sha,
+            "duckdb": dg.MetadataValue.md(
+                f"`duckdb {self.finsec.warehouse_path} \"select * from {asset} limit 10\"` ({kind})"
+            ),
+        })
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        asset = context.asset_key.path[-1]
+        store = self.finsec.object_store()
+        if context.has_asset_partitions:
+            return read_table(store, asset, context.asset_partition_keys)
+        return read_table(store, asset, [UNPARTITIONED])
+
+
+def table_output(df: pd.DataFrame, metadata: dict | None = None) -> dg.Output:
+    """A table with a content-derived data version, so unchanged reruns do not mark downstream stale."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.Output(df, metadata=metadata or {}, data_version=dg.DataVersion(content_hash(df)))
+
+
+def png_metadata(fig, title: str = "figure") -> dg.MetadataValue:
+    """A matplotlib figure as an inline image in the Dagster UI."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})")
+
+
+def figure(width: float = 6, height: float = 4):
+    """A headless matplotlib figure and axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))

@@ -1,0 +1,70 @@
+"""company_universe -> filing_index -> raw_filings."""
+
+
+import dagster as dg
+import pandas as pd
+
+from ...edgar.client import EdgarError
+from ...edgar.ingest import fetch_filings, filing_index as build_filing_index, resolve_universe
+from ...edgar.parsing import EdgarDataError, quarter_bounds, quarter_label
+from ...storage.tables import read_table
+from ..common import FinsecResource, quarter_partitions, table_output
+from . import checks
+
+
+def _problems_md(items: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {p}" for p in items[:100]) or "none")
+
+
+@dg.asset(group_name="edgar", kinds={"duckdb", "parquet"}, code_version="1")
+def company_universe(context: dg.AssetExecutionContext, finsec: FinsecResource) -> dg.Output:
+    """The companies to follow (FINSEC_UNIVERSE), with SIC code and industry division."""
+    entries = finsec.settings().universe
+    df, problems = resolve_universe(finsec.edgar(), entries)
+    if df.empty:
+        raise dg.Failure(f"none of FINSEC_UNIVERSE={','.join(entries)} could be resolved", metadata={"problems": _problems_md(problems.items)})
+    return table_output(df, {"requested": len(entries), "resolved": len(df), "problems": _problems_md(problems.items),
+                             "preview": dg.MetadataValue.md(df.to_markdown(index=False))})
+
+
+def _quarter(context) -> tuple:
+    try:
+        return quarter_bounds(context.partition_key)
+    except EdgarDataError as exc:
+        raise dg.Failure(str(exc)) from exc
+
+
+@dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"duckdb", "parquet"}, code_version="1",
+          check_specs=checks.filing_index_checks)
+def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, company_universe: pd.DataFrame):
+    """Every 10-K and 10-Q (amendments flagged) the universe filed in the quarter."""
+    start, end = _quarter(context)
+    df, problems = build_filing_index(finsec.edgar(), company_universe["cik"].astype(int).tolist(), start, end)
+    if problems.items and len(problems.items) == len(company_universe):
+        raise dg.Failure(f"{quarter_label(context.partition_key)}: no company's submissions could be read",
+                         metadata={"problems": _problems_md(problems.items)})
+    yield table_output(df, {"quarter": quarter_label(context.partition_key), "companies": int(df["cik"].nunique()),
+                            "10-K": int((df["form"].str.startswith("10-K")).sum()),
+                            "10-Q": int((df["form"].str.startswith("10-Q")).sum()),
+                            "amendments": int(df["is_amendment"].sum()), "problems": _problems_md(problems.items)})
+    yield checks.accession_format_and_unique(df, "filing_index")
+
+
+@dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"s3", "parquet"}, code_version="1",
+          check_specs=checks.raw_filings_checks)
+def raw_filings(context: dg.AssetExecutionContext, finsec: FinsecResource, filing_index: pd.DataFrame):
+    """Each filing's primary document as a blob; a rerun fetches only what is not stored yet."""
+    _quarter(context)
+    store = finsec.object_store()
+    previous = read_table(store, "raw_filings", [context.partition_key])
+    try:
+        df, problems, fetched = fetch_filings(finsec.edgar(), store, filing_index, previous if len(previous) else None)
+    except EdgarError as exc:  # pragma: no cover - fetch_filings catches per filing
+        raise dg.Failure(str(exc)) from exc
+    yield table_output(df, {"quarter": quarter_label(context.partition_key), "fetched": fetched,
+                            "reused": int(df["uri"].notna().sum()) - fetched, "failed": len(problems.items),
+                            "stored_mb": round(float(df["bytes"].fillna(0).sum()) / 1e6, 2),
+                            "problems": _problems_md(problems.items)})
+    yield checks.accession_format_and_unique(df, "raw_filings")
+    yield checks.every_index_row_has_a_document(filing_index, df)
+    yield checks.stored_bytes_match_sha256(df, store)

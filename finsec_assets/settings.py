@@ -1,0 +1,87 @@
+"""Project settings from the environment, validated up front with messages a user can act on."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+# The bundled sample's companies: tickers, plus CARBO Ceramics by CIK (it has no ticker any more).
+SAMPLE_UNIVERSE = ("AAPL", "NVDA", "TSLA", "WMT", "MCD", "JNJ", "KHC", "HD", "TXN", "DIS", "GE", "PEP", "1009672")
+TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; the message names the variable and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    object_store_url: str
+    edgar_source: str
+    edgar_user_agent: str | None
+    edgar_www_url: str
+    edgar_data_url: str
+    universe: tuple[str, ...]
+    edgar_max_rps: float
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @classmethod
+    def from_env(cls, env: dict | None = None, **overrides) -> Settings:
+        env = dict(os.environ if env is None else env)
+        get = lambda name, default=None: overrides.get(name) if overrides.get(name) is not None else (env.get(name) or default)  # noqa: E731
+        home = Path(get("FINSEC_HOME", "./.finsec")).expanduser().resolve()
+        store = get("FINSEC_OBJECT_STORE_URL") or str(home / "objects")
+        scheme = urlparse(store).scheme
+        if scheme not in ("", "file", "s3"):
+            raise SettingsError(f"FINSEC_OBJECT_STORE_URL={store!r}: use a local path or s3://bucket/prefix")
+        if scheme == "s3" and not urlparse(store).netloc:
+            raise SettingsError(f"FINSEC_OBJECT_STORE_URL={store!r}: missing bucket (s3://bucket/prefix)")
+        source = get("FINSEC_EDGAR_SOURCE", "sample").lower()
+        if source not in ("sample", "live"):
+            raise SettingsError(f"FINSEC_EDGAR_SOURCE={source!r}: use 'sample' (bundled, offline) or 'live'")
+        agent = get("FINSEC_EDGAR_USER_AGENT")
+        if source == "live" and (not agent or "@" not in agent):
+            raise SettingsError(
+                "FINSEC_EDGAR_USER_AGENT must name you with a contact email in live mode "
+                "(SEC fair access), e.g. FINSEC_EDGAR_USER_AGENT='Jane Analyst jane@example.com'"
+            )
+        urls = {}
+        for name, default in (("FINSEC_EDGAR_WWW_URL", "https://www.sec.gov"), ("FINSEC_EDGAR_DATA_URL", "https://data.sec.gov")):
+            url = get(name, default).rstrip("/")
+            if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
+                raise SettingsError(f"{name}={url!r}: expected an http(s) base URL such as {default}")
+            urls[name] = url
+        try:
+            rps = float(get("FINSEC_EDGAR_MAX_RPS", "10"))
+        except ValueError as exc:
+            raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={get('FINSEC_EDGAR_MAX_RPS')!r}: expected a number") from exc
+        if not 0 < rps <= 10:
+            raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={rps}: SEC fair access allows at most 10 requests per second")
+        return cls(home, store, source, agent, urls["FINSEC_EDGAR_WWW_URL"], urls["FINSEC_EDGAR_DATA_URL"],
+                   parse_universe(get("FINSEC_UNIVERSE")), rps)
+
+
+def parse_universe(value: str | None) -> tuple[str, ...]:
+    """Tickers or CIKs, comma-separated, or a file of them (one per line, # comments)."""
+    if not value:
+        return SAMPLE_UNIVERSE
+    text = value
+    if "," not in value and (os.sep in value or value.endswith((".txt", ".csv"))):
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"FINSEC_UNIVERSE={value!r}: no such file (give tickers/CIKs comma-separated or a file path)")
+        text = ",".join(line.split("#")[0] for line in path.read_text().splitlines())
+    items = [t.strip().upper() for t in re.split(r"[,\s]+", text) if t.strip()]
+    bad = [t for t in items if not (t.isdigit() and len(t) <= 10) and not TICKER_RE.match(t)]
+    if bad:
+        raise SettingsError(f"FINSEC_UNIVERSE: {bad} are neither tickers (AAPL) nor CIKs (320193)")
+    if not items:
+        raise SettingsError(f"FINSEC_UNIVERSE={value!r} names no company")
+    return tuple(dict.fromkeys(items))
