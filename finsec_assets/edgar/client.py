@@ -6,7 +6,9 @@ import datetime as dt
 import gzip
 import json
 import logging
+import random
 import re
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,22 +124,13 @@ class EdgarClient:
         if self.source == "sample":
             return self._get_sample(path)
         cache_key = None
-        if self.cache is not None and (immutable or not refresh):
+        if self.cache is not None:
             stamp = "" if immutable else dt.date.today().isoformat() + "/"
             cache_key = f"edgar-cache/{host}/{stamp}{path.lstrip('/')}"
             if not refresh and self.cache.exists(cache_key):
                 return self.cache.get_bytes(cache_key)
         url = self._url(host, path)
-        try:
-            resp = self.session.get(url, timeout=self.timeout)
-            self.requests_made += 1
-            body = resp.content
-        except requests.exceptions.RetryError as exc:
-            raise EdgarError(f"GET {url}: gave up after {self.retries} retries ({exc})") from exc
-        except (requests.exceptions.ContentDecodingError, requests.exceptions.ChunkedEncodingError, zlib.error) as exc:
-            raise EdgarError(f"GET {url}: truncated or corrupt response body ({exc})") from exc
-        except requests.exceptions.RequestException as exc:
-            raise EdgarError(f"GET {url}: {exc}") from exc
+        resp, body = self._fetch(url)
         if resp.status_code == 404:
             raise EdgarNotFound(f"GET {url}: 404 not found")
         if resp.status_code >= 400:
@@ -147,6 +140,23 @@ class EdgarClient:
         if cache_key:
             self.cache.put_bytes(cache_key, body)
         return body
+
+    def _fetch(self, url: str):
+        """GET with urllib3's retries for statuses and connects, plus retries of bodies cut off mid-read."""
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.session.get(url, timeout=self.timeout)
+                self.requests_made += 1
+                return resp, resp.content
+            except requests.exceptions.RetryError as exc:
+                raise EdgarError(f"GET {url}: gave up after {self.retries} retries ({exc})") from exc
+            except (requests.exceptions.ContentDecodingError, requests.exceptions.ChunkedEncodingError, zlib.error) as exc:
+                if attempt == self.retries:
+                    raise EdgarError(f"GET {url}: truncated or corrupt response body ({exc})") from exc
+                time.sleep(min(60.0, self.backoff_factor * 2**attempt) * (1 + random.random()))
+            except requests.exceptions.RequestException as exc:
+                raise EdgarError(f"GET {url}: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def _get_sample(self, path: str) -> bytes:
         rel = path.lstrip("/")

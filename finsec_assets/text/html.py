@@ -41,10 +41,12 @@ FORMAT_TEXT = "text"
 FORMAT_EMPTY = "empty"
 FORMAT_BINARY = "binary"
 
-_PAGE_BREAK = "\x0c"
-_TABLE_OPEN = "\x1e"
-_TABLE_CLOSE = "\x1f"
-_PRE_NEWLINE = "\x1d"
+# Private-use characters mark structure in the flattened text (never whitespace,
+# never in filings, never in the output).
+_PAGE_BREAK = "\ue000"
+_TABLE_OPEN = "\ue001"
+_TABLE_CLOSE = "\ue002"
+_PRE_NEWLINE = "\ue003"
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class ParsedDocument:
     flags: list[str] = field(default_factory=list)
     tables: list[DroppedTable] = field(default_factory=list)
     page_break_before: set[int] = field(default_factory=set)
+    page_labels: list[tuple[int, str]] = field(default_factory=list)  # (first block of page, printed label)
     source_bytes: int = 0
 
     def block_text(self, index: int) -> str:
@@ -187,7 +190,7 @@ def _form_family(form: str | None) -> str | None:
 
 # ------------------------------------------------------------------------ HTML -> lines
 
-_HTML_HINT_RE = re.compile(r"<(?:html|body|div|p|table|font|br|span)\b", re.I)
+_HTML_HINT_RE = re.compile(r"<(?:html|body|div|font|br|span|td)\b|<p[\s>]", re.I)
 _PRE_RE = re.compile(r"<pre\b[^>]*>.*?</pre\s*>", re.S | re.I)
 _RAW_WS_RE = re.compile(r"[\r\n\t]+")
 _BLOCK_TAG_RE = re.compile(
@@ -206,8 +209,8 @@ _BREAK_AFTER_RE = re.compile(r"(?:page-)?break-after\s*:\s*(?:always|page|left|r
 # A cell that holds a figure: amounts, percentages, page numbers, dashes for zero.
 _NUMERIC_CELL_RE = re.compile(
     r"^[\s$€£¥(\[]*(?:[-–—+]?\s*[\d][\d.,]*|[-–—]+|n/?a|nm)\s*[%)\]x*]*\s*(?:[-–—]\s*[\d.,]+)?\s*$"
-    r"|^(?:[A-Z]{1,2}-)?\d{1,4}(?:\s*[-–—]\s*(?:[A-Z]{1,2}-)?\d{1,4})?$"
-    r"|^(?:\d{1,4}(?:\s*[-–—]\s*\d{1,4})?\s*,\s*)+\d{1,4}(?:\s*[-–—]\s*\d{1,4})?$",
+    r"|^(?:pages?\s*)?(?:(?:[A-Z]{1,2}-)?\d{1,4}(?:\s*[-–—]\s*(?:[A-Z]{1,2}-)?\d{1,4})?|\([a-z]\))"
+    r"(?:\s*(?:,|and)\s*(?:(?:[A-Z]{1,2}-)?\d{1,4}(?:\s*[-–—]\s*(?:[A-Z]{1,2}-)?\d{1,4})?|\([a-z]\)))*\.?$",
     re.I,
 )
 _WS_RE = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
@@ -231,7 +234,11 @@ def _html_lines(html: str, tables: list[DroppedTable | None]) -> list[str]:
     root = tree.body or tree.root
     if root is None:
         return []
+    seen: set[int] = set()
     for node in root.css(_PAGE_BREAK_SELECTOR):
+        if node.mem_id in seen:  # an <hr> with a break style matches twice
+            continue
+        seen.add(node.mem_id)
         style = node.attributes.get("style") or ""
         if node.tag == "hr" or _BREAK_AFTER_RE.search(style):
             node.insert_after("\n" + _PAGE_BREAK + "\n")
@@ -295,7 +302,7 @@ def _plain_text_lines(text: str, tables: list[DroppedTable | None] | None = None
 
     text = _SGML_TABLE_RE.sub(table_marker, text)
     text = _SGML_PAGE_RE.sub("\n\n" + _PAGE_BREAK + "\n\n", text)
-    text = text.replace(_PAGE_BREAK, "\n\n" + _PAGE_BREAK + "\n\n")
+    text = text.replace("\x0c", "\n\n" + _PAGE_BREAK + "\n\n")
     text = _SGML_TAG_LINE_RE.sub("", text)
     out: list[str] = []
     for paragraph in re.split(r"\n[ \t]*\n", text):
@@ -328,6 +335,8 @@ _PAGE_NUMBER_RE = re.compile(
     re.I,
 )
 _FURNITURE_NUMBER_RE = re.compile(r"(?:^|\s|\|)(?:[A-Z]{1,2}-)?\d{1,3}$|^\d{1,3}(?=\s|\|)")
+_RULE_RE = re.compile(r"^[\W_]+$")  # separator rules: "-----", "* * *", "___"
+_PAGE_LABEL_RE = re.compile(r"(?:^|[\s|(\-–—])((?:[A-Z]{1,2}-)?\d{1,3}|[ivxlc]{1,6})\s*[)\-–—]?\s*$", re.I)
 _STOCK_ANSWERS = {"none", "none.", "not applicable", "not applicable.", "n/a", "[reserved]", "reserved", "(a)", "(b)"}
 _ITEM_OR_PART_RE = re.compile(r"^(?:part\s+[ivx1-4]+\b|items?\s*(?:no\.?\s*)?\d)", re.I)
 
@@ -344,8 +353,6 @@ def _assemble(lines: list[str], tables: list[DroppedTable], fmt: str) -> ParsedD
     table_at: dict[int, int] = {}
     pending_break = True
     for raw in lines:
-        if not raw or raw.isspace():
-            continue
         if _PAGE_BREAK in raw:
             pending_break = True
             raw = raw.replace(_PAGE_BREAK, " ")
@@ -372,7 +379,7 @@ def _assemble(lines: list[str], tables: list[DroppedTable], fmt: str) -> ParsedD
     key_near = Counter(k for i, k in enumerate(keys) if k and i in near_break)
     drop = set()
     for i, p in enumerate(paragraphs):
-        if _PAGE_NUMBER_RE.match(p):
+        if _PAGE_NUMBER_RE.match(p) or _RULE_RE.match(p):
             drop.add(i)
             continue
         key = keys[i]
@@ -380,6 +387,20 @@ def _assemble(lines: list[str], tables: list[DroppedTable], fmt: str) -> ParsedD
             continue
         if key_total[key] >= 3 and key_near[key] >= max(2, 0.5 * key_total[key]) and i in near_break:
             drop.add(i)
+
+    # Printed page labels, read from the dropped footers/headers of each page, let
+    # page references (cross-reference indexes) be mapped onto the text.
+    starts = sorted(page_break_before | {0})
+    page_label_at: list[tuple[int, str]] = []
+    for n, first in enumerate(starts):
+        last = (starts[n + 1] if n + 1 < len(starts) else len(paragraphs)) - 1
+        window = list(range(last, max(first, last - 3) - 1, -1)) + list(range(first, min(last, first + 2) + 1))
+        for i in window:
+            if i in drop:
+                label = _PAGE_LABEL_RE.search(paragraphs[i])
+                if label:
+                    page_label_at.append((first, label.group(1).upper()))
+                    break
 
     kept: list[str] = []
     new_index: dict[int, int] = {}
@@ -402,11 +423,21 @@ def _assemble(lines: list[str], tables: list[DroppedTable], fmt: str) -> ParsedD
             continue
         ordered_tables.append(DroppedTable(before_block=new_index[table_at[index]], rows=table.rows))
     ordered_tables.sort(key=lambda t: t.before_block)
+    page_labels = []
+    for first, label in page_label_at:
+        block = new_index.get(first, len(kept))
+        if block >= len(kept):
+            continue
+        if page_labels and page_labels[-1][0] == block:
+            page_labels[-1] = (block, label)  # pages holding only tables/furniture: the block is on the later page
+        else:
+            page_labels.append((block, label))
     return ParsedDocument(
         text=text,
         blocks=blocks,
         format=fmt,
         tables=ordered_tables,
+        page_labels=page_labels,
         page_break_before={b for b in breaks if b < len(kept)},
     )
 

@@ -1,0 +1,372 @@
+"""Domain-adaptive masked-language-model pretraining on filing text (RoBERTa-SEC, done right).
+
+Continues MLM pretraining of an encoder on ``filing_sections`` text: dynamic
+masking (a fresh 15% mask every time a block is seen), no next-sentence
+objective, documents packed into full-length blocks, and filings held out for a
+before/after perplexity. The default base is the bundled all-MiniLM-L6-v2
+encoder (a ``BertModel``), which gets a freshly initialised MLM head; any local
+or object-store Hugging Face checkpoint works too, as does ``base="scratch"``: a
+BERT of the configured size with a WordPiece tokenizer trained on the corpus.
+
+The published directory loads with ``AutoModel`` and ``AutoModelForMaskedLM``,
+and as a model directory for ``finsec_assets.ml.embeddings`` or
+``SentenceTransformer`` (the base's sentence-transformers modules are kept, so
+the pooling is the base's).
+
+Run it by hand::
+
+    python -m finsec_assets.ml.mlm_pretrain --set corpus_uri=corpus.parquet --set training.max_steps=50
+
+or let the ``pretrained_checkpoint`` asset launch it through Dagster Pipes. The
+settings are :class:`MlmPretrainConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .training_common import (
+    LOSS_CURVE,
+    MANIFEST,
+    CHECKPOINT_FORMAT,
+    CheckpointStore,
+    Hyperparameters,
+    StageResult,
+    TokenBlocks,
+    TrainingInputError,
+    check_tokenizer_matches_model,
+    code_version,
+    config_from,
+    corpus_sha256,
+    count_parameters,
+    default_checkpoint_root,
+    entry_point_session,
+    environment_info,
+    fingerprint,
+    load_tokenizer,
+    masked_lm_perplexity,
+    minilm_path,
+    model_identity,
+    pack_token_blocks,
+    plot_loss_curves,
+    process_rank,
+    read_corpus,
+    resolve_model_source,
+    run_training_stage,
+    select_deepspeed_config,
+    split_by_filing,
+    tokenize_documents,
+    write_json,
+)
+
+ASSET_NAME = "pretrained_checkpoint"
+ENTRY_MODULE = "finsec_assets.ml.mlm_pretrain"
+DEFAULT_BASE_NAME = "all-MiniLM-L6-v2"
+# sentence-transformers files carried over from the base, so the checkpoint pools like its base
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+
+
+@dataclasses.dataclass
+class ScratchEncoder:
+    """A BERT built from a config, with a WordPiece tokenizer trained on the training filings."""
+
+    vocab_size: int = 8000
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    tokenizer_training_chars: int = 20_000_000
+
+
+@dataclasses.dataclass
+class MlmPretrainConfig:
+    corpus_uri: str
+    checkpoint_root: str = ""  # default: checkpoints/pretrained_checkpoint in the project's object store
+    work_dir: str = ""  # local scratch for a remote checkpoint root (default FINSEC_HOME/work)
+    base: str = ""  # "" = bundled all-MiniLM-L6-v2; "scratch"; or a path / file:// / s3:// model or checkpoint root
+    items: list = dataclasses.field(default_factory=list)  # section items to train on; empty = all
+    seq_len: int = 128
+    mlm_probability: float = 0.15
+    eval_fraction: float = 0.1
+    split_seed: int = 0
+    max_train_blocks: int = 0  # 0 = all
+    max_eval_blocks: int = 64
+    eval_batch_size: int = 16
+    scratch: ScratchEncoder = dataclasses.field(default_factory=ScratchEncoder)
+    training: Hyperparameters = dataclasses.field(
+        default_factory=lambda: Hyperparameters(learning_rate=1e-4, max_steps=60, save_steps=20)
+    )
+    deepspeed: str = "auto"  # auto | off | zero2 | zero3_offload | path to a JSON config
+    attn_implementation: str = ""  # "" = the library default (SDPA for BERT/RoBERTa)
+    data_versions: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, raw: dict) -> MlmPretrainConfig:
+        cfg = config_from(cls, raw, "mlm_pretrain config")
+        cfg.training.validate("mlm_pretrain config.training")
+        if cfg.seq_len < 8:
+            raise TrainingInputError(f"mlm_pretrain config.seq_len={cfg.seq_len}: use at least 8 tokens")
+        if not 0 < cfg.mlm_probability < 1:
+            raise TrainingInputError(f"mlm_pretrain config.mlm_probability={cfg.mlm_probability}: expected 0 < p < 1")
+        return cfg
+
+    def fingerprint_fields(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k in ("corpus_uri", "checkpoint_root", "work_dir", "data_versions", "base"):
+            d.pop(k)
+        d["training"].pop("logging_steps")
+        d["training"].pop("save_steps")
+        if self.base != "scratch":
+            d.pop("scratch")
+        return d
+
+
+def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int, max_chars: int, model_max_length: int):
+    """A BERT-style uncased WordPiece tokenizer learned from the corpus (no hub download)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    def sample():
+        used = 0
+        for t in texts:
+            yield t
+            used += len(t)
+            if used >= max_chars:
+                return
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(sample(), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=model_max_length,
+    )
+
+
+def check_fresh_head(model, loading_info: dict, base_dir: Path) -> list[str]:
+    """The MLM head parameters initialised here; refuses a base whose encoder weights are missing
+    or a head left uninitialised."""
+    import torch
+
+    missing = sorted(loading_info.get("missing_keys") or [])
+    prefix = f"{model.base_model_prefix}."
+    encoder_missing = [k for k in missing if k.startswith(prefix)]
+    if encoder_missing:
+        raise TrainingInputError(
+            f"base model {str(base_dir)!r} lacks encoder weights {encoder_missing[:4]}"
+            f"{' ...' if len(encoder_missing) > 4 else ''}: not a checkpoint of a {model.config.model_type} encoder"
+        )
+    params = dict(model.named_parameters())
+    for name in missing:
+        p = params.get(name)
+        if p is None:
+            continue
+        if not bool(torch.isfinite(p).all()) or (p.dim() == 2 and float(p.detach().float().std()) == 0.0):
+            raise RuntimeError(f"the fresh MLM head parameter {name} was not initialised (non-finite or constant)")
+    if model.get_output_embeddings() is None:
+        raise TrainingInputError(f"base model {str(base_dir)!r}: {type(model).__name__} has no output embeddings")
+    return missing
+
+
+def _copy_sentence_transformers_files(base_dir: Path | None, target: Path) -> list[str]:
+    copied = []
+    if base_dir is None or not (base_dir / "modules.json").is_file():
+        return copied
+    for name in SENTENCE_TRANSFORMERS_FILES:
+        if (base_dir / name).is_file():
+            shutil.copy2(base_dir / name, target / name)
+            copied.append(name)
+    for d in base_dir.iterdir():  # 1_Pooling, 2_Normalize, ...
+        if d.is_dir() and d.name[:1].isdigit() and "_" in d.name:
+            shutil.copytree(d, target / d.name, dirs_exist_ok=True)
+            copied.append(d.name + "/")
+    return copied
+
+
+def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = ()) -> dict | None:
+    """Run (or reuse) one MLM pretraining; returns the published checkpoint's summary (None on ranks > 0)."""
+    import torch
+    from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling
+
+    info = logger.info if logger is not None else (lambda *_: None)
+    corpus = read_corpus(cfg.corpus_uri)
+    if cfg.items:
+        corpus = corpus[corpus["item"].isin([str(i) for i in cfg.items])]
+    if corpus.empty:
+        raise TrainingInputError(f"training corpus {cfg.corpus_uri!r} has no non-empty sections"
+                                 f"{' for items ' + str(cfg.items) if cfg.items else ''}")
+    checkpoints = CheckpointStore(cfg.checkpoint_root or default_checkpoint_root(ASSET_NAME))
+    scratch = cfg.base == "scratch"
+    base_dir = None if scratch else resolve_model_source(cfg.base or str(minilm_path()))
+    base_name = "scratch" if scratch else (cfg.base or DEFAULT_BASE_NAME)
+    corpus_hash = corpus_sha256(corpus)
+    version = fingerprint({
+        "kind": "masked-lm", "code": code_version(), "corpus": corpus_hash,
+        "base": "scratch" if scratch else model_identity(base_dir), "config": cfg.fingerprint_fields(),
+    })
+    if checkpoints.is_published(version):
+        manifest = checkpoints.read_manifest(version)
+        info(f"checkpoint {version} already published for these inputs; pointing LATEST at it")
+        if process_rank() == 0:
+            checkpoints.republish(version)
+        return _summary(checkpoints.version_uri(version), manifest, reused=True)
+
+    train_acc, eval_acc = split_by_filing(corpus["accession"], cfg.eval_fraction, cfg.split_seed)
+    train_rows = corpus[corpus["accession"].isin(train_acc)]
+    eval_rows = corpus[corpus["accession"].isin(eval_acc)]
+    info(f"corpus: {len(corpus)} sections of {corpus['accession'].nunique()} filings; "
+         f"{len(train_acc)} train / {len(eval_acc)} held-out filings")
+
+    if scratch:
+        tokenizer = train_wordpiece_tokenizer(
+            list(train_rows["text"]), cfg.scratch.vocab_size, cfg.scratch.tokenizer_training_chars, cfg.seq_len
+        )
+        model_config = BertConfig(
+            vocab_size=len(tokenizer), hidden_size=cfg.scratch.hidden_size, num_hidden_layers=cfg.scratch.num_hidden_layers,
+            num_attention_heads=cfg.scratch.num_attention_heads, intermediate_size=cfg.scratch.intermediate_size,
+            max_position_embeddings=max(cfg.seq_len, 512), pad_token_id=tokenizer.pad_token_id,
+        )
+        if cfg.attn_implementation:
+            model_config._attn_implementation = cfg.attn_implementation
+        torch.manual_seed(cfg.training.seed)
+        model = BertForMaskedLM(model_config)
+        fresh_head = ["all parameters (from scratch)"]
+        where = "scratch"
+    else:
+        tokenizer = load_tokenizer(base_dir)
+        kwargs = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
+        try:
+            model, loading = AutoModelForMaskedLM.from_pretrained(
+                str(base_dir), output_loading_info=True, dtype=torch.float32, **kwargs
+            )
+        except (OSError, ValueError) as exc:
+            raise TrainingInputError(f"base model {str(base_dir)!r} cannot be loaded as a masked LM: {exc}") from exc
+        fresh_head = check_fresh_head(model, loading, base_dir)
+        where = str(base_dir)
+        if fresh_head:
+            info(f"fresh MLM head initialised: {fresh_head}")
+    if tokenizer.mask_token_id is None or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+        raise TrainingInputError(f"tokenizer of {where!r} lacks mask/cls/sep tokens needed for MLM packing")
+    check_tokenizer_matches_model(tokenizer, model.config, where, cfg.seq_len)
+
+    cls_sep = dict(prefix=[tokenizer.cls_token_id], suffix=[tokenizer.sep_token_id], separator=[tokenizer.sep_token_id])
+    train_docs = tokenize_documents(tokenizer, list(train_rows["text"]))
+    eval_docs = tokenize_documents(tokenizer, list(eval_rows["text"]))
+    train_blocks = pack_token_blocks(train_docs, cfg.seq_len, max_blocks=cfg.max_train_blocks or None, **cls_sep)
+    eval_blocks = pack_token_blocks(eval_docs, cfg.seq_len, max_blocks=cfg.max_eval_blocks or None, **cls_sep)
+    if len(eval_blocks) == 0:
+        raise TrainingInputError(
+            f"too little held-out text: filings {sorted(eval_acc)} give {sum(map(len, eval_docs))} tokens, "
+            f"less than one block of {cfg.seq_len}"
+        )
+    info(f"packed {len(train_blocks)} training and {len(eval_blocks)} held-out blocks of {cfg.seq_len} tokens")
+
+    ppl_before = float("nan")
+    if process_rank() == 0:
+        ppl_before = masked_lm_perplexity(model, tokenizer, eval_blocks, mlm_probability=cfg.mlm_probability,
+                                          batch_size=cfg.eval_batch_size)
+    info(f"held-out masked-token perplexity before: {ppl_before:.3f}")
+
+    ds_config = select_deepspeed_config(cfg.deepspeed, count_parameters(model))
+    run = checkpoints.run_state(version, cfg.work_dir or None)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
+    stage = run_training_stage(
+        "mlm", model, tokenizer, TokenBlocks(train_blocks, tokenizer.all_special_ids), collator, cfg.training, run,
+        deepspeed_config=ds_config, callbacks=callbacks, logger=logger,
+    )
+    del model
+    if process_rank() != 0:
+        return None
+
+    final = run.final_dir
+    trained = AutoModelForMaskedLM.from_pretrained(str(final), dtype=torch.float32)
+    ppl_after = masked_lm_perplexity(trained, tokenizer, eval_blocks, mlm_probability=cfg.mlm_probability,
+                                     batch_size=cfg.eval_batch_size)
+    info(f"held-out masked-token perplexity after: {ppl_after:.3f}")
+    st_files = _copy_sentence_transformers_files(base_dir, final)
+    plot_loss_curves({"mlm": stage.loss_history}, final / LOSS_CURVE, f"MLM pretraining ({base_name})",
+                     [f"held-out perplexity {ppl_before:.2f} -> {ppl_after:.2f}"])
+    manifest = {
+        "format": CHECKPOINT_FORMAT,
+        "kind": "masked-lm",
+        "version": version,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "base": {"name": base_name, "path": None if base_dir is None else str(base_dir),
+                 "identity": "scratch" if scratch else model_identity(base_dir), "fresh_parameters": fresh_head,
+                 "model_type": trained.config.model_type, "parameters": count_parameters(trained)},
+        "training_data": {"corpus_uri": cfg.corpus_uri, "corpus_sha256": corpus_hash, "data_versions": cfg.data_versions,
+                          "train_filings": sorted(train_acc), "eval_filings": sorted(eval_acc),
+                          "train_blocks": int(len(train_blocks)), "eval_blocks": int(len(eval_blocks)),
+                          "items": list(cfg.items) or "all"},
+        "code_version": code_version(),
+        "tokens_seen": stage.tokens_seen,
+        "hyperparameters": {**stage.hyperparameters, "seq_len": cfg.seq_len, "mlm_probability": cfg.mlm_probability,
+                            "objective": "masked LM, dynamic masking, no next-sentence loss, packed blocks"},
+        "metrics": {"perplexity_before": round(ppl_before, 4), "perplexity_after": round(ppl_after, 4),
+                    "perplexity": "exp(mean NLL of masked held-out tokens), fixed masks",
+                    "tokens_per_second": stage.tokens_per_second, "train_seconds": stage.train_seconds,
+                    "final_train_loss": stage.loss_history[-1][1] if stage.loss_history else None},
+        "stages": {"mlm": {k: v for k, v in stage.to_dict().items() if k != "hyperparameters"}},
+        "loss_curve": LOSS_CURVE,
+        "sentence_transformers_files": st_files,
+        "environment": environment_info(ds_config),
+    }
+    write_json(final / MANIFEST, manifest)
+    uri = checkpoints.publish(final, version)
+    info(f"published {uri}")
+    run.cleanup(keep_final=False)
+    return _summary(uri, manifest, reused=False)
+
+
+def _summary(uri: str, manifest: dict, reused: bool) -> dict:
+    metrics = manifest["metrics"]
+    return {
+        "checkpoint_uri": uri,
+        "perplexity_before": metrics["perplexity_before"],
+        "perplexity_after": metrics["perplexity_after"],
+        "tokens_seen": int(manifest["tokens_seen"]),
+        "tokens_per_second": float(metrics["tokens_per_second"]),
+        "version": manifest["version"],
+        "reused": reused,
+        "manifest": manifest,
+    }
+
+
+def report_metadata(summary: dict) -> dict:
+    """The materialization metadata an asset shows (the loss curve is added by the asset)."""
+    uri = summary["checkpoint_uri"]
+    return {
+        "checkpoint_uri": {"raw_value": uri, "type": "url" if uri.startswith("s3://") else "path"},
+        "perplexity_before": float(summary["perplexity_before"]),
+        "perplexity_after": float(summary["perplexity_after"]),
+        "tokens_seen": int(summary["tokens_seen"]),
+        "tokens_per_second": float(summary["tokens_per_second"]),
+        "version": summary["version"],
+        "reused_published_checkpoint": bool(summary["reused"]),
+        "manifest": summary["manifest"],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    with entry_point_session(__doc__.splitlines()[0], argv) as (raw, reporter):
+        cfg = MlmPretrainConfig.from_mapping(raw)
+        summary = pretrain_mlm(cfg, logger=reporter.log)
+        if summary is not None:
+            reporter.report(report_metadata(summary), data_version=summary["version"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
