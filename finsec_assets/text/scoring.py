@@ -244,8 +244,9 @@ class VaderCompound:
         self._special_cases: dict[str, float] = vader.SPECIAL_CASES
         self._n_scalar = vader.N_SCALAR
         self._c_incr = vader.C_INCR
-        single = sorted({e for e in self.emojis if len(e) == 1})
-        self._emoji_pattern = re.compile("[" + "".join(re.escape(e) for e in single) + "]") if single else None
+        # polarity_scores replaces emoji characters one by one: only single-character keys can match.
+        self._emoji_chars = frozenset(e for e in self.emojis if len(e) == 1)
+        self._ascii_emojis = any(e.isascii() for e in self._emoji_chars)
         self._punctuation = string.punctuation
         self._tokens: dict[str, tuple[str, str, bool]] = {}
 
@@ -275,7 +276,7 @@ class VaderCompound:
     def compound(self, sentence: str) -> float:
         """Equal to ``SentimentIntensityAnalyzer().polarity_scores(sentence)["compound"]``."""
         text = sentence
-        if self._emoji_pattern is not None and self._emoji_pattern.search(text):
+        if (self._ascii_emojis or not text.isascii()) and not self._emoji_chars.isdisjoint(text):
             text = self._replace_emojis(text)
         text = text.strip()
         tokens = text.split()
