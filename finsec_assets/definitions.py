@@ -1,17 +1,24 @@
 """The one Definitions object: every asset, check, job, schedule, sensor, resource and the executor."""
 
-from __future__ import annotations
-
 import dagster as dg
 
-from .defs import common, executors
+from .defs import common, executors, jobs
 from .defs.edgar import assets as edgar_assets
+from .defs.edgar import schedules as edgar_schedules
+from .defs.edgar import sensors as edgar_sensors
 
 ASSET_MODULES = [edgar_assets]
 
+all_assets = dg.load_assets_from_modules(ASSET_MODULES)
+all_jobs = jobs.build_jobs(all_assets)
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    assets=all_assets,
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+    jobs=all_jobs,
+    schedules=[edgar_schedules.edgar_daily_refresh]
+    + ([edgar_schedules.weekly_model_refresh] if any(j.name == jobs.CORPUS_REFRESH for j in all_jobs) else []),
+    sensors=[edgar_sensors.new_filings_sensor, edgar_sensors.universe_backfill_sensor],
     resources={
         "finsec": common.FinsecResource(),
         "io_manager": common.ParquetTableIOManager(finsec=common.FinsecResource()),

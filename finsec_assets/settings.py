@@ -27,6 +27,8 @@ class Settings:
     edgar_data_url: str
     universe: tuple[str, ...]
     edgar_max_rps: float
+    backfill_start: str = "2023-07-01"
+    backfill_end: str | None = None
 
     @property
     def warehouse_path(self) -> Path:
@@ -64,8 +66,13 @@ class Settings:
             raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={get('FINSEC_EDGAR_MAX_RPS')!r}: expected a number") from exc
         if not 0 < rps <= 10:
             raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={rps}: SEC fair access allows at most 10 requests per second")
+        start = get("FINSEC_BACKFILL_START", "2023-07-01" if source == "sample" else "2019-01-01")
+        end = get("FINSEC_BACKFILL_END")
+        for name, value in (("FINSEC_BACKFILL_START", start), ("FINSEC_BACKFILL_END", end)):
+            if value is not None and not re.match(r"^\d{4}-(01|04|07|10)-01$", value):
+                raise SettingsError(f"{name}={value!r}: expected a quarter's first day such as 2019-01-01")
         return cls(home, store, source, agent, urls["FINSEC_EDGAR_WWW_URL"], urls["FINSEC_EDGAR_DATA_URL"],
-                   parse_universe(get("FINSEC_UNIVERSE")), rps)
+                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end)
 
 
 def parse_universe(value: str | None) -> tuple[str, ...]:

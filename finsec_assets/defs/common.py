@@ -76,15 +76,22 @@ class FinsecResource(dg.ConfigurableResource):
             self._store = ObjectStore(self.settings().object_store_url)
         return self._store
 
-    def edgar(self) -> EdgarClient:
-        """The EDGAR client; in live mode every process on this machine shares one 10/s window."""
-        if self._edgar is None:
+    def edgar(self, retries: int | None = None) -> EdgarClient:
+        """The EDGAR client; in live mode every process on this machine shares one 10/s window.
+
+        Sensors pass few ``retries``: a tick must finish within the daemon's timeout.
+        """
+        if self._edgar is None or retries is not None:
             s = self.settings()
             limiter = RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json")
-            self._edgar = EdgarClient(
+            client = EdgarClient(
                 source=s.edgar_source, www_url=s.edgar_www_url, data_url=s.edgar_data_url,
                 user_agent=s.edgar_user_agent, cache=self.object_store(), limiter=limiter, max_rps=s.edgar_max_rps,
+                **({"retries": retries} if retries is not None else {}),
             )
+            if retries is not None:
+                return client
+            self._edgar = client
         return self._edgar
 
 

