@@ -6,8 +6,9 @@ from .defs import common, executors, jobs
 from .defs.edgar import assets as edgar_assets
 from .defs.edgar import schedules as edgar_schedules
 from .defs.edgar import sensors as edgar_sensors
+from .defs.text import assets as text_assets
 
-ASSET_MODULES = [edgar_assets]
+ASSET_MODULES = [edgar_assets, text_assets]
 
 all_assets = dg.load_assets_from_modules(ASSET_MODULES)
 all_jobs = jobs.build_jobs(all_assets)

@@ -162,3 +162,19 @@ def figure(width: float = 6, height: float = 4):
     import matplotlib.pyplot as plt
 
     return plt.subplots(figsize=(width, height))
+
+
+def source_version(*modules) -> str:
+    """A short hash of the modules' source: rows computed by the same code are reused, changed code recomputes."""
+    import hashlib
+    import inspect
+
+    h = hashlib.sha256()
+    for module in modules:
+        h.update(inspect.getsource(module).encode())
+    return h.hexdigest()[:12]
+
+
+def previous_partition(finsec: "FinsecResource", asset: str, partition_key: str | None) -> pd.DataFrame:
+    """What this asset stored for this partition last time (empty if nothing), for incremental reruns."""
+    return read_table(finsec.object_store(), asset, [partition_key or UNPARTITIONED])

@@ -48,6 +48,10 @@ def dataframe_to_arrow(df: pd.DataFrame) -> pa.Table:
         arr = _fixed_size_arrays(df[name]) if df[name].dtype == object else None
         if arr is None:
             arr = pa.Array.from_pandas(df[name])
+            if pa.types.is_null(arr.type):  # all-null: store as text, not as an untyped column
+                arr = arr.cast(pa.string())
+            elif pa.types.is_list(arr.type) and pa.types.is_null(arr.type.value_type):  # lists that are all empty
+                arr = arr.cast(pa.list_(pa.string()))
         columns.append(arr)
         names.append(str(name))
     return pa.Table.from_arrays(columns, names=names)

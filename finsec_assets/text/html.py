@@ -160,8 +160,9 @@ def select_sgml_document(text: str, form: str | None = None) -> tuple[str, str |
     """Pick the main ``<DOCUMENT>`` of an SGML full submission and return (body, TYPE).
 
     The main document is the first whose TYPE is in the requested form's family
-    (10-K, 10-K405, 10-K/A... for a 10-K), else the first 10-K/10-Q document,
-    else the first document.
+    (10-K, 10-K405, 10-K/A... for a 10-K), else the first 10-K or 10-Q document,
+    else the first document. Real submissions hold one such document, so
+    ``html_to_text`` (no form) and section extraction read the same one.
     """
     family = _form_family(form) if form else None
     documents: list[tuple[str, int, int]] = []  # (type, body start, body end)
@@ -182,9 +183,10 @@ def select_sgml_document(text: str, form: str | None = None) -> tuple[str, str |
         position = _find_tag(text, "<DOCUMENT>", end)
     if not documents:
         return text, None
-    for wanted in ([family] if family else []) + ["10-K", "10-Q"]:
+    wanted = {family} if family else {"10-K", "10-Q"}
+    for candidates in (wanted, {"10-K", "10-Q"}):
         for doc_type, body_start, body_end in documents:
-            if _form_family(doc_type) == wanted:
+            if _form_family(doc_type) in candidates:
                 return text[body_start:body_end], doc_type
     doc_type, body_start, body_end = documents[0]
     return text[body_start:body_end], doc_type
@@ -364,6 +366,7 @@ _FURNITURE_NUMBER_RE = re.compile(r"(?:^|\s|\|)(?:[A-Z]{1,2}-)?\d{1,3}$|^\d{1,3}
 _RULE_RE = re.compile(r"^[\W_]+$")  # separator rules: "-----", "* * *", "___"
 _PAGE_LABEL_RE = re.compile(r"(?:^|[\s|(\-–—])((?:[A-Z]{1,2}-)?\d{1,3}|[ivxlc]{1,6})\s*[)\-–—]?\s*$", re.I)
 _STOCK_ANSWERS = {"none", "none.", "not applicable", "not applicable.", "n/a", "[reserved]", "reserved", "(a)", "(b)"}
+_CONTINUED_RE = re.compile(r"\(?\bcontinued\b\)?\s*$", re.I)
 _ITEM_OR_PART_RE = re.compile(r"^(?:part\s+[ivx1-4]+\b|items?\s*(?:no\.?\s*)?\d)", re.I)
 
 
@@ -398,20 +401,26 @@ def _assemble(lines: list[str], tables: list[DroppedTable], fmt: str) -> ParsedD
     near_break = set()
     for index in page_break_before | {len(paragraphs)}:  # the document's end closes the last page
         near_break.update((index - 2, index - 1, index, index + 1))
-    keys = [
-        _furniture_key(p) if len(p) <= 120 and not _ITEM_OR_PART_RE.match(p) else None for p in paragraphs
-    ]
+    keys = [_furniture_key(p) if len(p) <= 120 else None for p in paragraphs]
     key_total = Counter(k for k in keys if k)
     key_near = Counter(k for i, k in enumerate(keys) if k and i in near_break)
     drop = set()
+    kept_heading: set[str] = set()
     for i, p in enumerate(paragraphs):
         if _PAGE_NUMBER_RE.match(p) or _RULE_RE.match(p):
             drop.add(i)
             continue
         key = keys[i]
-        if not key or key in _STOCK_ANSWERS:
+        if not key or key in _STOCK_ANSWERS or i not in near_break or key_total[key] < 3:
             continue
-        if key_total[key] >= 3 and key_near[key] >= max(2, 0.5 * key_total[key]) and i in near_break:
+        if _ITEM_OR_PART_RE.match(p):
+            # "Item 7 (continued)" / "PART I" running headers: the first one at a page
+            # break is the real heading, the later ones are furniture.
+            if key_near[key] >= 0.8 * key_total[key]:
+                if key in kept_heading or _CONTINUED_RE.search(p):
+                    drop.add(i)
+                kept_heading.add(key)
+        elif key_near[key] >= max(2, 0.5 * key_total[key]):
             drop.add(i)
 
     # Printed page labels, read from the dropped footers/headers of each page, let

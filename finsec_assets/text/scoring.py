@@ -51,6 +51,7 @@ import math
 import os
 import re
 import string
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -445,6 +446,7 @@ class TextScorer:
                 lists_of_stem.setdefault(stem, []).append(index)
         self._lists_of_stem = {stem: tuple(indices) for stem, indices in lists_of_stem.items()}
         self._vocabulary = _english_vocabulary()
+        _syllable_resources()  # load now (parent process), not inside the first document
         self._words: dict[str, tuple[tuple[int, ...], bool]] = {}
         self._complex: dict[str, bool] = {}
         self.vader = VaderCompound()
@@ -546,13 +548,11 @@ class TextScorer:
 
 
 @lru_cache(maxsize=8)
-def _scorer_for(key: tuple[tuple[str, tuple[str, ...]], ...] | None) -> TextScorer:
-    return TextScorer(None if key is None else dict(key))
+def _scorer_for(key: tuple[tuple[str, tuple[str, ...]], ...]) -> TextScorer:
+    return TextScorer(dict(key))
 
 
 def _scorer(word_lists: Mapping[str, object] | None) -> TextScorer:
-    if word_lists is None:
-        return _scorer_for(None)
     return _scorer_for(_resolve_word_lists(word_lists))
 
 
@@ -574,8 +574,9 @@ _worker_scorer: TextScorer | None = None
 
 
 def _init_worker(key: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+    # Forked workers find the parent's warm scorer in the cache; spawned ones build it.
     global _worker_scorer
-    _worker_scorer = TextScorer(dict(key))
+    _worker_scorer = _scorer_for(key)
 
 
 def _score_in_worker(args: tuple[str, bool]) -> dict[str, float | int | str]:
@@ -620,8 +621,13 @@ def score_texts(
         scorer = _scorer(word_lists)
         return [scorer.score(text, with_counts=with_counts) for text in texts]
     key = _resolve_word_lists(word_lists)
+    # Loading NLTK, the CMU dictionary and the lexicons takes seconds: do it once
+    # here and fork, so workers start warm. Forking a process that runs other
+    # threads can deadlock, so then workers are spawned (and load on their own).
+    _scorer_for(key)
+    context = get_context("fork" if threading.active_count() == 1 and os.name == "posix" else "spawn")
     chunksize = max(1, len(texts) // (processes * 8))
     with ProcessPoolExecutor(
-        max_workers=processes, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(key,)
+        max_workers=processes, mp_context=context, initializer=_init_worker, initargs=(key,)
     ) as pool:
         return list(pool.map(_score_in_worker, ((t, with_counts) for t in texts), chunksize=chunksize))

@@ -184,10 +184,10 @@ _POINTER_RE = re.compile(
     r"|incorporated\s+(?:herein\s+)?by\s+reference\s+(?:herein|in\s+this\s+item)",
     re.I,
 )
-_IBR_RE = re.compile(
-    r"incorporated\s+(?:herein\s+)?by\s+reference|"
-    r"(?:is|are|appears?|will\s+appear)\s+(?:included|contained|set\s+forth|presented|found)\s+"
-    r"(?:in|under|on)\b[^.]{0,200}(?:annual\s+report|exhibit\s+13|proxy\s+statement|appendix|pages?\s)",
+_RUN_IN_CAPS_RE = re.compile(r"^[A-Z][A-Z0-9 ,’'&()\-–—/]{3,}[.:]\s+")
+_SEE_ELSEWHERE_RE = re.compile(
+    r"^(?:for\s+(?:a|an|more|additional|further)?\s*(?:discussion|information|description)\b[^.]{0,200}?,\s*)?"
+    r"(?:please\s+)?(?:refer\s+to|see)\b",
     re.I,
 )
 _NOT_APPLICABLE_RE = re.compile(
@@ -409,7 +409,18 @@ def _choose(candidates: list[_Candidate], form: str, text_length: int) -> list[t
         chosen.append((candidates[nodes[j][0]], nodes[j][1]))
         j = back[j]
     chosen.reverse()
-    return chosen
+    # An item starts at the first of a run of its own headings ("Item 7" then running
+    # headers "Item 7 (continued)"): walk back over same-item candidates only.
+    index_of = {id(c): i for i, c in enumerate(candidates)}
+    merged = []
+    floor = -1
+    for candidate, key in chosen:
+        i = index_of[id(candidate)]
+        while i - 1 > floor and key in candidates[i - 1].keys and not candidates[i - 1].toc_like:
+            i -= 1
+        merged.append((candidates[i], key))
+        floor = index_of[id(candidate)]
+    return merged
 
 
 # ---------------------------------------------------------------------- assembly
@@ -426,7 +437,8 @@ def _section_flags(body: str, base: list[str], key: str = "", title: str = "") -
         flags.append("not_applicable")
     elif stripped and len(stripped) <= 1500 and key not in _EXHIBIT_ITEMS:
         pointer = _POINTER_RE.search(stripped)
-        if pointer and pointer.start() < 600:
+        probe = _RUN_IN_CAPS_RE.sub("", stripped, count=1)  # "LEGAL PROCEEDINGS. Refer to ..."
+        if (pointer and pointer.start() < 600) or (len(stripped) <= 600 and _SEE_ELSEWHERE_RE.match(probe)):
             flags.append("incorporated_by_reference")
     return flags
 
@@ -439,7 +451,13 @@ def _build_sections(
 ) -> list[Section]:
     text = parsed.text
     blocks = parsed.blocks
-    part_blocks = sorted(index for index, _ in parts)
+    # Only paragraphs that change the PART end a section (not a repeated "PART I" header).
+    part_blocks = []
+    current_part = None
+    for index, part in sorted(parts):
+        if part != current_part:
+            part_blocks.append(index)
+        current_part = part
     sections: list[Section] = []
     for n, (candidate, key) in enumerate(chosen):
         if n + 1 < len(chosen):
@@ -500,7 +518,6 @@ def _cross_reference_sections(parsed: ParsedDocument, form: str) -> list[Section
         return None
     if not any(_PAGE_RANGE_RE.search(e.reference) and _PAGE_RANGE_RE.search(e.reference).group(2) for e in entries):
         # Only start pages are given (McDonald's): an item runs until the next item starts.
-        end = len(parsed.blocks)
         for entry in entries:
             entry.spans = [(first, max(last, _signatures_block(parsed, first))) for first, last in entry.spans]
 
@@ -661,10 +678,12 @@ def _embedded(n, first, last, title_block, entries, parsed, form, pages) -> bool
                 continue
             if last == other_last and first > other_first:
                 continue  # the tail of the other range (Legal Proceedings after Risk Factors)
-            if first == other_first and title_block is not None:
+            if first == other_first:
                 other_title = _find_title_block(parsed, form, other.key, other_first, pages.page_end(other_first))
-                if other_title is None or title_block < other_title:
+                if title_block is not None and (other_title is None or title_block < other_title):
                     continue  # the head of the other range
+                if title_block is None and other_title is not None and other_title > first:
+                    continue  # the other item's title comes mid-page: the text before it is this item
             return True
     return False
 

@@ -221,6 +221,7 @@ def split_sentences(text: str) -> list[str]:
     """
     sentences: list[str] = []
     for block in split_paragraphs(text):
+        block = _WHITESPACE.sub(" ", block).strip()
         start = 0
         pending = ""
         for match in _CANDIDATE.finditer(block):
@@ -234,10 +235,10 @@ def split_sentences(text: str) -> list[str]:
             if pending:
                 piece = f"{pending} {piece}"
                 pending = ""
-            sentences.append(_WHITESPACE.sub(" ", piece))
+            sentences.append(piece)
         tail = block[start:].strip()
         if pending:
             tail = f"{pending} {tail}".strip()
         if tail:
-            sentences.append(_WHITESPACE.sub(" ", tail))
+            sentences.append(tail)
     return sentences

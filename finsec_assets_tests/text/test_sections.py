@@ -24,7 +24,7 @@ def sample_filings() -> list[tuple[str, Path]]:
     forms = {}
     for submissions in (SAMPLE.parents[2] / "submissions").glob("*.json"):
         recent = json.loads(submissions.read_text()).get("filings", {}).get("recent", {})
-        forms.update(zip(recent.get("primaryDocument", []), recent.get("form", [])))
+        forms.update(zip(recent.get("primaryDocument", []), recent.get("form", []), strict=True))
     filings = []
     for path in sorted(SAMPLE.glob("*/*/*.gz")):
         name = path.name.removesuffix(".gz")
@@ -345,3 +345,21 @@ def test_amendment_forms_are_accepted():
     document = ten_k("<p>Item 1. Business</p>", prose("We make widgets"), "<p>Item 7. MD&amp;A</p>", prose("Sales"))
     assert [s.item for s in extract_sections(document, "10-K/A")] == ["1", "7"]
     assert [s.item for s in extract_sections(document, "10-K405")] == ["1", "7"]
+
+
+def test_running_headers_repeating_the_item_heading_do_not_truncate_it():
+    pages = "".join(
+        f"<p>Item 7. Management’s Discussion and Analysis (continued)</p>{prose(f'Page {n} of the discussion')}"
+        '<hr style="page-break-after:always"/>'
+        for n in range(2, 6)
+    )
+    document = ten_k(
+        "<p>Item 1. Business</p>", prose("We make widgets"), "<hr/>",
+        "<p>Item 7. Management’s Discussion and Analysis</p>", prose("Page 1 of the discussion"), "<hr/>", pages,
+        "<p>Item 8. Financial Statements and Supplementary Data</p>", prose("See the statements"),
+    )  # fmt: skip
+    items = by_item(extract_sections(document, "10-K"))
+    assert list(items) == ["1", "7", "8"]
+    assert items["7"].text.startswith("Page 1 of the discussion")
+    assert "Page 5 of the discussion" in items["7"].text
+    assert "(continued)" not in items["7"].text  # the running headers are page furniture

@@ -1,0 +1,117 @@
+"""raw_filings -> filing_sections -> nlp_scores, filing_summaries."""
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from ...storage.object_store import ObjectStore
+from ...text import html as html_module
+from ...text import scoring, sections as sections_module
+from ..common import FinsecResource, figure, png_metadata, previous_partition, quarter_partitions, source_version, table_output
+from . import checks
+
+SECTION_COLUMNS = ["accession", "cik", "form", "filing_date", "item", "title", "text", "start", "end", "n_chars", "n_words",
+                   "flags", "document_flags", "source_sha256", "extractor_version"]
+EXTRACTOR_VERSION = source_version(html_module, sections_module)
+
+
+def _sections_of_filing(args: tuple[dict, str]) -> tuple[list[dict], list[str]]:
+    rec, store_url = args
+    store = ObjectStore(store_url)
+    report = sections_module.extract_sections_with_report(store.get_bytes(rec["uri"]), rec["form"], accession=rec["accession"])
+    rows = [{
+        "accession": rec["accession"], "cik": int(rec["cik"]), "form": rec["form"], "filing_date": rec["filing_date"],
+        "item": s.item, "title": s.title, "text": s.text, "start": s.start, "end": s.end, "n_chars": len(s.text),
+        "n_words": len(s.text.split()), "flags": list(s.flags), "document_flags": list(report.flags),
+        "source_sha256": rec["sha256"], "extractor_version": EXTRACTOR_VERSION,
+    } for s in report.sections]
+    return rows, [f"{rec['accession']}: {w}" for w in report.warnings] + (
+        [f"{rec['accession']}: {', '.join(report.flags)}"] if not rows else [])
+
+
+@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=EXTRACTOR_VERSION,
+          check_specs=checks.filing_sections_checks)
+def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_filings: pd.DataFrame):
+    """10-K and 10-Q items (1, 1A, 7 ... / I-2, II-1A ...) as clean text; a filing whose document and
+    extractor are unchanged is not parsed again."""
+    stored = raw_filings[raw_filings["uri"].notna()]
+    previous = previous_partition(finsec, "filing_sections", context.partition_key)
+    reuse = pd.DataFrame(columns=SECTION_COLUMNS)
+    if len(previous) and "source_sha256" in previous:
+        fresh = set(zip(stored["accession"], stored["sha256"]))
+        keep = [(a, s) in fresh and v == EXTRACTOR_VERSION
+                for a, s, v in zip(previous["accession"], previous["source_sha256"], previous["extractor_version"])]
+        reuse = previous[keep]
+    todo = stored[~stored["accession"].isin(set(reuse["accession"]))]
+    jobs = [(rec, finsec.settings().object_store_url) for rec in todo.to_dict("records")]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_sections_of_filing, jobs))
+    else:
+        results = [_sections_of_filing(j) for j in jobs]
+    warnings = [w for _, ws in results for w in ws]
+    for w in warnings:
+        context.log.warning(w)
+    rows = [r for rs, _ in results for r in rs]
+    df = pd.concat([reuse, pd.DataFrame(rows, columns=SECTION_COLUMNS)], ignore_index=True)
+    df = df.astype({"cik": "int64", "start": "int64", "end": "int64", "n_chars": "int64", "n_words": "int64"})
+    df = df.sort_values(["accession", "start"]).reset_index(drop=True)
+    counts = df.groupby("item").size().sort_values(ascending=False)
+    mdna = df[df["item"].isin(["7", "I-2"])]
+    yield table_output(df, {
+        "filings": int(stored["accession"].nunique()), "parsed": len(jobs), "reused_filings": int(reuse["accession"].nunique()),
+        "sections": len(df), "mdna_sections": len(mdna),
+        "median_mdna_words": int(mdna["n_words"].median()) if len(mdna) else 0,
+        "items": dg.MetadataValue.md(counts.to_frame("sections").to_markdown()),
+        "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings[:100]) or "none"),
+    })
+    yield checks.required_items_present(df, stored)
+    yield checks.no_table_of_contents_section(df)
+    yield checks.sections_do_not_overlap(df)
+
+
+class NlpScoresConfig(dg.Config):
+    items: list[str] = Field(default=["7", "I-2", "1A", "II-1A"],
+                             description="Items to score: MD&A (7, I-2) and Risk Factors (1A, II-1A) by default.")
+    word_lists: dict[str, list[str]] = Field(
+        default={}, description="Extra or replacement word lists by score name, e.g. {'esg': ['climate', ...]}.")
+    word_list_files: dict[str, str] = Field(default={}, description="Word lists by score name, as file paths (one word per line).")
+
+
+SCORE_COLUMNS = list(scoring.SCORE_NAMES)
+
+
+@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"},
+          code_version=source_version(scoring), check_specs=checks.nlp_scores_checks)
+def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, filing_sections: pd.DataFrame):
+    """JumpStart's 11 scores (word-list shares, VADER sentiment, polarity, Gunning fog) per section, on real sentences."""
+    lists = {**config.word_lists, **config.word_list_files}
+    for name, path in config.word_list_files.items():
+        if not os.path.isfile(path):
+            raise dg.Failure(f"nlp_scores: word list {name!r} file {path!r} does not exist")
+    chosen = filing_sections[filing_sections["item"].isin(config.items)]
+    results = scoring.score_texts(chosen["text"].fillna("").tolist(), lists or None, with_counts=True)
+    scores = pd.DataFrame(results, index=chosen.index)
+    flags = scores.pop("flags") if "flags" in scores else pd.Series([[]] * len(scores), index=chosen.index)
+    df = pd.concat([chosen[["accession", "cik", "form", "filing_date", "item"]], scores], axis=1)
+    df["flags"] = flags.map(lambda f: list(f) if isinstance(f, (list, tuple)) else [x for x in str(f or "").split(",") if x])
+    df = df.reset_index(drop=True)
+    fig, axes = figure(12, 6)
+    fig.clf()
+    for i, col in enumerate(SCORE_COLUMNS):
+        ax = fig.add_subplot(3, 4, i + 1)
+        ax.hist(df[col].dropna(), bins=20, color="#3b6ea5")
+        ax.set_title(col, fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"nlp_scores {context.partition_key}: {len(df)} sections")
+    fig.tight_layout()
+    summary = df[SCORE_COLUMNS].describe().T[["mean", "std", "min", "max"]].round(4)
+    yield table_output(df, {"sections": len(df), "score_distributions": png_metadata(fig, "score distributions"),
+                            "summary": dg.MetadataValue.md(summary.to_markdown()),
+                            "items": dg.MetadataValue.md(", ".join(config.items))})
+    yield checks.scores_in_range(df)

@@ -1,0 +1,90 @@
+"""Checks on section and score tables, run inside the asset's step on exactly the quarter just written."""
+
+import re
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+# Risk Factors became a required 10-K item for fiscal years ending on or after 2005-12-01.
+RISK_FACTORS_REQUIRED_FROM = "2006-03-01"
+TOC_ITEM_RE = re.compile(r"(?im)^\s*item\s+\d{1,2}[a-c]?\b")
+
+filing_sections_checks = [
+    dg.AssetCheckSpec("required_items_present", asset="filing_sections",
+                      description="Each 10-K has items 1 and 7 (and 1A when its filing date requires it); each 10-Q has I-2."),
+    dg.AssetCheckSpec("no_table_of_contents_section", asset="filing_sections",
+                      description="No section is a table of contents (a short run of 'Item N' lines)."),
+    dg.AssetCheckSpec("sections_do_not_overlap", asset="filing_sections",
+                      description="Within a filing, each section ends before the next one starts."),
+]
+nlp_scores_checks = [
+    dg.AssetCheckSpec("scores_in_range", asset="nlp_scores",
+                      description="Word-list shares in [0, 1], polarity and sentiment in [-1, 1], readability in [5, 40], no NaN."),
+]
+
+
+def _md(lines: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {x}" for x in lines[:50]) or "none")
+
+
+def required_items_present(sections: pd.DataFrame, filings: pd.DataFrame) -> dg.AssetCheckResult:
+    items = sections.groupby("accession")["item"].apply(set).to_dict() if len(sections) else {}
+    missing = []
+    for rec in filings.to_dict("records"):
+        form = str(rec["form"]).upper()
+        have = items.get(rec["accession"], set())
+        if form.startswith("10-K"):
+            need = {"1", "7"} | ({"1A"} if str(rec["filing_date"]) >= RISK_FACTORS_REQUIRED_FROM else set())
+        elif form.startswith("10-Q"):
+            need = {"I-2"}
+        else:
+            continue
+        if form.endswith("/A"):
+            continue  # amendments restate only what changed
+        if need - have:
+            missing.append(f"{rec['accession']} ({form}): missing {sorted(need - have)}")
+    return dg.AssetCheckResult(asset_key="filing_sections", check_name="required_items_present", passed=not missing,
+                               metadata={"filings": len(filings), "failing": len(missing), "details": _md(missing)})
+
+
+def no_table_of_contents_section(sections: pd.DataFrame) -> dg.AssetCheckResult:
+    bad = []
+    for rec in sections.to_dict("records"):
+        text = rec["text"] or ""
+        hits = len(TOC_ITEM_RE.findall(text))
+        if hits >= 3 and hits * 400 > len(text):  # several item lines and little prose between them
+            bad.append(f"{rec['accession']} item {rec['item']}: {hits} item headings in {len(text)} chars")
+    return dg.AssetCheckResult(asset_key="filing_sections", check_name="no_table_of_contents_section", passed=not bad,
+                               metadata={"suspects": _md(bad)})
+
+
+def sections_do_not_overlap(sections: pd.DataFrame) -> dg.AssetCheckResult:
+    bad = []
+    for accession, group in sections.sort_values(["accession", "start"]).groupby("accession"):
+        ends = group["end"].to_numpy()
+        starts = group["start"].to_numpy()
+        for i in np.nonzero(starts[1:] < ends[:-1])[0]:
+            bad.append(f"{accession}: item {group['item'].iloc[i]} overlaps item {group['item'].iloc[i + 1]}")
+    return dg.AssetCheckResult(asset_key="filing_sections", check_name="sections_do_not_overlap", passed=not bad,
+                               metadata={"overlaps": _md(bad)})
+
+
+SHARE_COLUMNS = ["positive", "negative", "certainty", "uncertainty", "risk", "safe", "litigious", "fraud"]
+
+
+def scores_in_range(scores: pd.DataFrame) -> dg.AssetCheckResult:
+    problems = []
+    scored = scores[~scores["flags"].map(lambda f: "not_scored" in (f or []))] if "flags" in scores else scores
+    for col in SHARE_COLUMNS:
+        bad = scored[(scored[col] < 0) | (scored[col] > 1)]
+        problems += [f"{r.accession} {r.item}: {col}={getattr(r, col)}" for r in bad.itertuples()]
+    for col in ("polarity", "sentiment"):
+        bad = scored[(scored[col] < -1) | (scored[col] > 1)]
+        problems += [f"{r.accession} {r.item}: {col}={getattr(r, col)}" for r in bad.itertuples()]
+    bad = scored[(scored["readability"] < 5) | (scored["readability"] > 40)]
+    problems += [f"{r.accession} {r.item}: readability={r.readability:.1f}" for r in bad.itertuples()]
+    nan = scored[SHARE_COLUMNS + ["polarity", "sentiment", "readability"]].isna().any(axis=1)
+    problems += [f"{r.accession} {r.item}: NaN score" for r in scored[nan].itertuples()]
+    return dg.AssetCheckResult(asset_key="nlp_scores", check_name="scores_in_range", passed=not problems,
+                               metadata={"rows": len(scores), "scored": len(scored), "problems": _md(problems)})
