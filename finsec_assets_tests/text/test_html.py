@@ -153,3 +153,8 @@ def test_markup_without_text_is_flagged_empty():
 def test_windows_1252_bytes_decode():
     text, flags = decode_document("<p>Management’s “view” — 10¢</p>".encode("cp1252"))
     assert flags == [] and "Management’s “view” — 10¢" in text
+
+
+def test_utf16_with_bom_is_text_not_binary():
+    text, flags = decode_document("<p>Item 7. Management’s Discussion</p>".encode("utf-16"))
+    assert flags == [] and "Management’s Discussion" in text

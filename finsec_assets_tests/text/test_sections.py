@@ -363,3 +363,96 @@ def test_running_headers_repeating_the_item_heading_do_not_truncate_it():
     assert items["7"].text.startswith("Page 1 of the discussion")
     assert "Page 5 of the discussion" in items["7"].text
     assert "(continued)" not in items["7"].text  # the running headers are page furniture
+
+
+def test_part_and_item_mentions_in_sentences_do_not_cut_sections():
+    document = ten_q(
+        "<p>PART I</p><p>Item 2. Management's Discussion and Analysis</p>", prose("Quarterly sales grew"),
+        "<p>PART II</p><p>Item 1A. Risk Factors</p>",
+        "<p>Part I, Item 1A, Risk Factors, of our 2023 Form 10-K describes the risks we face.</p>",
+        "<p>Part II of this report also covers buybacks.</p>",
+        prose("Nothing changed since then"),
+        "<p>Item 6. Exhibits</p>", prose("Exhibit list"),
+    )  # fmt: skip
+    items = by_item(extract_sections(document, "10-Q"))
+    assert list(items) == ["I-2", "II-1A", "II-6"]
+    assert items["II-1A"].text.startswith("Part I, Item 1A, Risk Factors, of our 2023 Form 10-K")
+    assert "Nothing changed since then" in items["II-1A"].text
+
+
+def test_table_of_contents_detector_for_the_asset_check():
+    from finsec_assets.text.sections import is_table_of_contents
+
+    toc = "PART I\n\nItem 1. Business 3\n\nItem 1A. Risk Factors 9\n\nItem 2. Properties 20\n\nItem 7. MD&A 25"
+    assert is_table_of_contents(toc)
+    dotted = "\n\n".join(f"{title} ....... {page}" for title, page in [("Business", 3), ("Risk", 9), ("Legal", 20), ("MD&A", 25)])
+    assert is_table_of_contents(dotted)
+    for form, path in sample_filings():
+        for section in report_for(path, form).sections:
+            assert not is_table_of_contents(section.text), (path.name, section.item)
+
+
+def test_required_items_by_form_and_date():
+    from finsec_assets.text.sections import required_items
+
+    assert required_items("10-Q", "2000-05-11") == {"I-2"}
+    assert required_items("10-K", "2001-03-01") == {"1", "7"}
+    assert required_items("10-K/A", "2024-02-02") == {"1", "1A", "7"}
+    assert required_items("10-K405", "2006-02-01", period_of_report="2005-12-31") == {"1", "1A", "7"}
+    assert required_items("8-K", "2024-01-01") == set()
+
+
+OLD_STYLE_10K = """<HTML><BODY>
+<P ALIGN=CENTER><FONT SIZE=4><B>FORM 10-K</B></FONT></P>
+<P>ANNUAL REPORT PURSUANT TO SECTION 13 OR 15(d) OF THE SECURITIES EXCHANGE ACT OF 1934</P>
+<TABLE><TR><TD>PART I</TD><TD></TD><TD>PAGE</TD></TR>
+<TR><TD>Item 1.</TD><TD>Business</TD><TD>3</TD></TR>
+<TR><TD>Item 2.</TD><TD>Properties</TD><TD>8</TD></TR>
+<TR><TD>Item 7.</TD><TD>Management's Discussion and Analysis</TD><TD>12</TD></TR></TABLE>
+<P ALIGN=CENTER>i</P>
+<PAGE>
+<P><B>PART I</B></P>
+<P><B>ITEM 1. BUSINESS</B></P>
+<P>The Company makes widgets in Ohio.</P>
+<P ALIGN=CENTER>3</P>
+<PAGE>
+<P><B>ITEM 2. PROPERTIES</B></P>
+<P>The Company owns a plant.</P>
+<P ALIGN=CENTER>8</P>
+<PAGE>
+<P><B>PART II</B></P>
+<P><B>ITEM 7. MANAGEMENT'S DISCUSSION AND ANALYSIS OF FINANCIAL CONDITION AND RESULTS OF OPERATIONS</B></P>
+<P>Net sales increased 12% in 2002.</P>
+<TABLE><TR><TD>Net sales</TD><TD>$1,234</TD><TD>$1,100</TD></TR></TABLE>
+<P>Gross margin improved.</P>
+<P ALIGN=CENTER>12</P>
+<PAGE>
+<P ALIGN=CENTER><B>SIGNATURES</B></P>
+<P>Pursuant to the requirements of the Act.</P>
+</BODY></HTML>"""
+
+
+def test_old_style_html_with_page_tags_and_a_page_numbered_contents_table():
+    report = extract_sections_with_report(OLD_STYLE_10K, "10-K")
+    assert report.flags == []
+    assert [(s.item, s.title, s.text) for s in report.sections] == [
+        ("1", "BUSINESS", "The Company makes widgets in Ohio."),
+        ("2", "PROPERTIES", "The Company owns a plant."),
+        ("7", "MANAGEMENT'S DISCUSSION AND ANALYSIS OF FINANCIAL CONDITION AND RESULTS OF OPERATIONS",
+         "Net sales increased 12% in 2002.\n\nGross margin improved."),
+    ]  # fmt: skip
+
+
+def test_filing_without_item_labels_falls_back_to_item_titles():
+    document = ten_k(
+        "<p>BUSINESS</p>", prose("We make widgets"),
+        "<p>RISK FACTORS</p>", prose("Widgets fail"),
+        "<p>Legal Proceedings</p>", prose("Lawsuits"),
+        "<p>MANAGEMENT’S DISCUSSION AND ANALYSIS OF FINANCIAL CONDITION AND RESULTS OF OPERATIONS</p>", prose("Sales"),
+        "<p>SIGNATURES</p><p>Signed.</p>",
+    )  # fmt: skip
+    report = extract_sections_with_report(document, "10-K")
+    assert "title_headings" in report.flags
+    assert [s.item for s in report.sections] == ["1", "1A", "3", "7"]
+    assert all("title_heading" in s.flags for s in report.sections)
+    assert report.get("7").text.startswith("Sales") and "Signed" not in report.get("7").text

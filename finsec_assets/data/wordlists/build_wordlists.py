@@ -8,8 +8,10 @@
   bundled all-MiniLM-L6-v2 embedding space over the Loughran-McDonald vocabulary
   that occurs in at least ``MIN_DOC_COUNT`` 10-K filings, with dictionary
   categories as guard rails (a "safe" word may not be a Loughran-McDonald
-  negative word, and so on). Every chosen word and its similarity is written to
-  ``embedding_neighbours.tsv`` so the choice can be audited.
+  negative word, and so on), a reviewed exclusion list, and inflection
+  completion (the scorer matches dictionary words verbatim, so lists must hold
+  their inflections, as Loughran-McDonald's do). Every candidate, its
+  similarity and the decision taken are written to ``embedding_neighbours.tsv``.
 
 Deterministic: the same packages give the same files.
 
@@ -37,8 +39,13 @@ MIN_LENGTH = 3
 # a neutral "generic filing language" anchor, its cosine similarity to the
 # concept's seed centroid is at least MIN_SIMILARITY, and it passes the
 # concept's rules below; the TOP_N most similar are kept.
-MIN_SIMILARITY = {"risk": 0.45, "safe": 0.45, "fraud": 0.50}
+MIN_SIMILARITY = {"risk": 0.45, "safe": 0.50, "fraud": 0.50}
 TOP_N = 200
+# Concept lists are made inflection-complete like the Loughran-McDonald lists:
+# a vocabulary word sharing a kept word's Porter stem joins when their
+# embeddings are at least this similar (risk -> risks, riskier; but not
+# severe -> several, useful -> used).
+INFLECTION_SIMILARITY = 0.6
 
 SEEDS: dict[str, tuple[str, ...]] = {
     "risk": (
@@ -76,7 +83,8 @@ EXCLUDED_CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 # Negated forms are the opposite concept: unsecured, unprotected, undersecured.
 NEGATING_PREFIXES: dict[str, tuple[str, ...]] = {"risk": (), "safe": ("un", "non", "under", "insecur"), "fraud": ()}
-# Reviewed by hand: words whose sense in filings is not the concept. Prefixes.
+# Reviewed by hand: words whose sense in filings is not the concept. Keys are
+# prefixes; a key ending in "$" is one exact word.
 EXCLUDED_WORDS: dict[str, dict[str, str]] = {
     "risk": {
         "anticipat": "forward-looking boilerplate (we anticipate), not a risk",
@@ -115,6 +123,21 @@ EXCLUDED_WORDS: dict[str, dict[str, str]] = {
         "effective": "'effective tax rate', 'effective date'",
         "temporar": "time qualifier, not safety",
         "thermal": "physical property",
+        "sav": "savings accounts and cost savings",
+        "fine": "a fine is a penalty",
+        "compromis": "antonym (compromised systems)",
+        "restrain": "constraint, not safety",
+        "restrict": "constraint, not safety",
+        "compensable": "compensation terms",
+        "supportable": "generic",
+        "retainable": "generic",
+        "permissib": "legal permission",
+        "useful": "stem 'use' would match every use",
+        "control": "internal control over financial reporting, controlling interests",
+        "prepar": "statements prepared in accordance with GAAP, tax preparers",
+        "valid": "legal validity, model validation",
+        "sustain": "sustainability reporting; sustained losses",
+        "guarant": "guaranteed notes and guarantees are credit terms",
     },
     "fraud": {
         "forfeit": "stock-award forfeitures in compensation notes",
@@ -147,6 +170,19 @@ EXCLUDED_WORDS: dict[str, dict[str, str]] = {
         "infring": "intellectual-property infringement",
         "lie": "'the risks lie in', 'lies within'",
         "lying": "'underlying' sense is a stem neighbour",
+        "reject": "generic rejection",
+        "erod": "margin erosion",
+        "complicat": "generic",
+        "inaction": "generic",
+        "detriment": "generic harm (risk list)",
+        "disput": "commercial disputes (litigious)",
+        "fired": "employment or fire",
+        "defendant": "any lawsuit (litigious)",
+        "exploit": "risk list; 'exploit opportunities'",
+        "incorrect": "honest error",
+        "investigational": "investigational drugs and devices",
+        "irregular$": "irregular shapes and schedules (irregularities stays)",
+        "breach": "contract and data breaches (litigious, risk)",
     },
 }
 LM_CATEGORIES = ("Positive", "Negative", "Uncertainty", "Litigious", "Constraining")
@@ -196,6 +232,13 @@ def embed(words: list[str], cache: Path | None) -> np.ndarray:
     return np.stack([known[w] for w in words])
 
 
+def _manual_exclusion(name: str, word: str) -> str | None:
+    for key, reason in EXCLUDED_WORDS[name].items():
+        if word == key[:-1] if key.endswith("$") else word.startswith(key):
+            return reason
+    return None
+
+
 def _stems(words):
     from nltk.stem.porter import PorterStemmer
 
@@ -207,7 +250,6 @@ def concept_lists(rows: list[dict[str, str]], cache: Path | None) -> tuple[dict[
     categories = {
         row["Word"].lower(): {c for c in LM_CATEGORIES if int(row[c]) > 0} for row in rows
     }
-    doc_count = {row["Word"].lower(): int(row["Doc Count"]) for row in rows}
     vocabulary = sorted(
         {
             row["Word"].lower()
@@ -232,7 +274,6 @@ def concept_lists(rows: list[dict[str, str]], cache: Path | None) -> tuple[dict[
     words_of_stem: dict[str, list[str]] = {}
     for word, stem in stems.items():
         words_of_stem.setdefault(stem, []).append(word)
-
     lists: dict[str, list[str]] = {}
     audit: list[tuple] = []
     for k, name in enumerate(concepts):
@@ -243,7 +284,7 @@ def concept_lists(rows: list[dict[str, str]], cache: Path | None) -> tuple[dict[
             if score < MIN_SIMILARITY[name]:
                 break
             cats = categories.get(word, set())
-            manual = next((reason for prefix, reason in EXCLUDED_WORDS[name].items() if word.startswith(prefix)), None)
+            manual = _manual_exclusion(name, word)
             if nearest[i] != k:
                 nearest_name = (concepts + ["neutral"])[nearest[i]]
                 decision = f"nearer to {nearest_name}"
@@ -261,28 +302,22 @@ def concept_lists(rows: list[dict[str, str]], cache: Path | None) -> tuple[dict[
                 decision = "kept"
             decisions[word] = decision
         kept = {w for w, d in decisions.items() if d == "kept"}
-
-        def outside_concept(word: str) -> bool:
-            cats = categories.get(word, set())
-            return bool(
-                nearest[index[word]] != k
-                or cats & excluded
-                or word.startswith(NEGATING_PREFIXES[name])
-                or any(word.startswith(prefix) for prefix in EXCLUDED_WORDS[name])
-            )
-
-        # Stemming both sides must not turn a concept word into a common word of
-        # another sense: drop a word whose stem is shared by a more frequent
-        # vocabulary word outside the concept (secure ~ securities, severe ~ several).
         for word in sorted(kept):
-            rivals = [
-                w
-                for w in words_of_stem[stems[word]]
-                if w not in kept and doc_count.get(w, 0) > doc_count.get(word, 0) and outside_concept(w)
-            ]
-            if rivals:
-                kept.discard(word)
-                decisions[word] = f"stem {stems[word]!r} also matches more frequent {rivals[0]!r}"
+            for other in words_of_stem[stems[word]]:
+                i = index[other]
+                cats = categories.get(other, set())
+                if (
+                    other in kept
+                    or nearest[i] == len(concepts)
+                    or cats & excluded
+                    or other.startswith(NEGATING_PREFIXES[name])
+                    or _manual_exclusion(name, other)
+                ):
+                    continue
+                closeness = float(vectors[i] @ vectors[index[word]])
+                if closeness >= INFLECTION_SIMILARITY:
+                    kept.add(other)
+                    decisions[other] = f"inflection of {word!r} ({closeness:.2f})"
         for word, decision in decisions.items():
             audit.append((name, word, round(float(similarity[index[word], k]), 4),
                           ",".join(sorted(categories.get(word, ()))), decision))
@@ -305,6 +340,7 @@ def main() -> None:
     for name, words in lists.items():
         write_list(name, words)
         print(f"{name:12s} {len(words):5d} words")
+
     with (HERE / "embedding_neighbours.tsv").open("w", encoding="utf-8") as handle:
         handle.write("list\tword\tcosine_to_seed_centroid\tloughran_mcdonald_categories\tdecision\n")
         for row in audit:

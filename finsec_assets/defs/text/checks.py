@@ -1,14 +1,10 @@
 """Checks on section and score tables, run inside the asset's step on exactly the quarter just written."""
 
-import re
-
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-# Risk Factors became a required 10-K item for fiscal years ending on or after 2005-12-01.
-RISK_FACTORS_REQUIRED_FROM = "2006-03-01"
-TOC_ITEM_RE = re.compile(r"(?im)^\s*item\s+\d{1,2}[a-c]?\b")
+from ...text.sections import is_table_of_contents, required_items
 
 filing_sections_checks = [
     dg.AssetCheckSpec("required_items_present", asset="filing_sections",
@@ -32,29 +28,18 @@ def required_items_present(sections: pd.DataFrame, filings: pd.DataFrame) -> dg.
     items = sections.groupby("accession")["item"].apply(set).to_dict() if len(sections) else {}
     missing = []
     for rec in filings.to_dict("records"):
-        form = str(rec["form"]).upper()
-        have = items.get(rec["accession"], set())
-        if form.startswith("10-K"):
-            need = {"1", "7"} | ({"1A"} if str(rec["filing_date"]) >= RISK_FACTORS_REQUIRED_FROM else set())
-        elif form.startswith("10-Q"):
-            need = {"I-2"}
-        else:
-            continue
-        if form.endswith("/A"):
+        if str(rec["form"]).upper().endswith("/A"):
             continue  # amendments restate only what changed
-        if need - have:
-            missing.append(f"{rec['accession']} ({form}): missing {sorted(need - have)}")
+        need = required_items(rec["form"], str(rec["filing_date"]))
+        lacking = need - items.get(rec["accession"], set())
+        if lacking:
+            missing.append(f"{rec['accession']} ({rec['form']}): missing {sorted(lacking)}")
     return dg.AssetCheckResult(asset_key="filing_sections", check_name="required_items_present", passed=not missing,
                                metadata={"filings": len(filings), "failing": len(missing), "details": _md(missing)})
 
 
 def no_table_of_contents_section(sections: pd.DataFrame) -> dg.AssetCheckResult:
-    bad = []
-    for rec in sections.to_dict("records"):
-        text = rec["text"] or ""
-        hits = len(TOC_ITEM_RE.findall(text))
-        if hits >= 3 and hits * 400 > len(text):  # several item lines and little prose between them
-            bad.append(f"{rec['accession']} item {rec['item']}: {hits} item headings in {len(text)} chars")
+    bad = [f"{r.accession} item {r.item}" for r in sections.itertuples() if is_table_of_contents(r.text or "")]
     return dg.AssetCheckResult(asset_key="filing_sections", check_name="no_table_of_contents_section", passed=not bad,
                                metadata={"suspects": _md(bad)})
 

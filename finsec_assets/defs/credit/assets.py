@@ -1,0 +1,468 @@
+"""company_universe -> altman_inputs (XBRL); nlp_scores, filing_sections -> synthetic_altman_financials ->
+tabtext_dataset (+ pooled_embeddings) -> rating_models -> rating_model_metrics, rating_predictions.
+
+JumpStart's corporate credit rating solution as assets. Reproduce the seed's comparison table
+(tabular vs TabText, binary and 7-class) once the text quarters are materialized:
+
+    dagster asset materialize -m finsec_assets.definitions \\
+        --select synthetic_altman_financials,tabtext_dataset,rating_models,rating_model_metrics
+"""
+
+import hashlib
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from ...edgar.client import EdgarError
+from ...edgar.parsing import EdgarDataError
+from ...ml import altman as altman_module
+from ...ml import rating as rating_module
+from ...ml.altman import (INVESTMENT_GRADE, NLP_SCORES, RATINGS, AltmanAnchors,
+                          altman_inputs_from_facts, mdna_mask, rank_join, ratios_from_jumpstart_columns,
+                          simulate_financials, text_units)
+from ...ml.rating import (RatingModel, apply_embedding_pca, fit_and_evaluate, fit_embedding_pca, plot_confusion_matrix,
+                          plot_feature_importance)
+from ...storage.tables import content_hash
+from ..common import FinsecResource, figure, png_metadata, source_version, table_output
+from . import checks
+
+ALL_QUARTERS = dg.AssetIn(partition_mapping=dg.AllPartitionMapping())
+ALTMAN_VERSION = source_version(altman_module)
+RATING_VERSION = source_version(altman_module, rating_module)
+RATIOS = ["A", "B", "C", "D", "E"]
+TABULAR_FEATURES = ["industry_code", *RATIOS, "altman_z"]
+MODEL_VARIANTS = ("tabular", "tabtext")
+TASK_LABELS = {"binary": "investment_grade", "multiclass": "rating"}
+PROBA_COLUMNS = [f"p_{r}" for r in RATINGS]
+
+
+def _md_list(items: list[str], limit: int = 100) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {x}" for x in items[:limit]) or "none")
+
+
+def _md_table(df: pd.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(df.to_markdown() if len(df) else "empty")
+
+
+# ================================================================================================================
+# altman_inputs
+# ================================================================================================================
+@dg.asset(group_name="credit", kinds={"python", "parquet"}, code_version=ALTMAN_VERSION,
+          check_specs=checks.altman_inputs_checks)
+def altman_inputs(context: dg.AssetExecutionContext, finsec: FinsecResource, company_universe: pd.DataFrame):
+    """Per universe company and fiscal year (10-K): the eight Altman inputs from XBRL company facts, with the tag
+    each came from, ratios A-E, Z, Z'' and zones. MVE is dei:EntityPublicFloat; without it Z is NaN (flag
+    mve_missing) and Z'' is the score to read. Companies without facts are listed in the metadata."""
+    client = finsec.edgar()
+    frames, without = [], []
+    for rec in company_universe.to_dict("records"):
+        who = f"{rec.get('ticker') or ''} (CIK {int(rec['cik'])})".strip()
+        try:
+            facts = client.company_facts(int(rec["cik"]))
+        except (EdgarError, EdgarDataError) as exc:
+            without.append(f"{who}: no company facts ({exc})")
+            continue
+        df = altman_inputs_from_facts(facts)
+        if df.empty:
+            without.append(f"{who}: company facts hold no 10-K balance sheet")
+            continue
+        frames.append(df.assign(ticker=rec.get("ticker")))
+    for line in without:
+        context.log.warning(f"altman_inputs: {line}")
+    if not frames:
+        raise dg.Failure("altman_inputs: no universe company has XBRL company facts with a 10-K",
+                         metadata={"companies_without_facts": _md_list(without)})
+    df = pd.concat(frames, ignore_index=True)
+    df = df[["cik", "ticker", *[c for c in df.columns if c not in ("cik", "ticker")]]]
+    latest = df.sort_values("period_end").groupby("cik").tail(1).set_index("ticker")
+    flag_counts = pd.Series([f for fl in df["flags"] for f in fl.split(";") if f]).value_counts()
+    fig, ax = figure(8, 4.5)
+    for ticker, g in df.groupby("ticker"):
+        ax.plot(pd.to_datetime(g["period_end"]), g["altman_z"].clip(-5, 15), marker="o", ms=3, label=ticker)
+    ax.axhspan(1.81, 2.99, color="grey", alpha=0.15)
+    ax.set_ylabel("Altman Z (clipped to [-5, 15]); grey zone shaded")
+    ax.legend(fontsize=7, ncol=3)
+    yield table_output(df, {
+        "companies": int(df["cik"].nunique()), "fiscal_years": len(df),
+        "companies_without_facts": _md_list(without), "without_public_float": int(df["flags"].str.contains("mve_missing").sum()),
+        "flags": _md_table(flag_counts.to_frame("fiscal_years")),
+        "latest_year": _md_table(latest[["fiscal_year", "period_end", "altman_z", "zone", "altman_z_double_prime",
+                                         "zone_double_prime", "flags"]].round(3)),
+        "tag_fallbacks": dg.MetadataValue.md("\n".join(f"- **{k}**: {' -> '.join(v)}"
+                                                        for k, v in altman_module.TAG_FALLBACKS.items())),
+        "z_over_time": png_metadata(fig, "Altman Z by fiscal year"),
+    })
+    yield checks.accounting_identities(df)
+    yield checks.every_missing_score_is_explained(df)
+
+
+# ================================================================================================================
+# synthetic_altman_financials
+# ================================================================================================================
+class SyntheticFinancialsConfig(dg.Config):
+    n_firms: int | None = Field(default=None, description="Firms to simulate; None: one per text unit.")
+    seed: int = Field(default=42, description="Seed of the generator (and of the unit sample when n_firms < units).")
+    z_noise: float = Field(default=0.5, description="Standard deviation of the noise added to Z before rating.")
+    perturbation: float = Field(default=0.3, description="Each input is scaled by 1 + perturbation * (U(0,1) - 0.5).")
+    anchors: dict[str, float] = Field(default={}, description="Overrides of the FRED 2021Q1 anchors, e.g. {'price_to_book': 3.5}.")
+    min_mdnas: int = Field(default=300, description="Fewer whole MD&As than this (or than n_firms): MD&A passages are the text units.")
+    passage_words: int = Field(default=500, description="Passage window in words (sentence-aligned).")
+    passage_stride_words: int = Field(default=250, description="A passage starts every this many words (< window: overlapping).")
+    replicate_negative_sign_bug: bool = Field(default=False, description="Rank text as JumpStart's notebook did (negative words raise the rank).")
+
+
+def _scored_units(units: pd.DataFrame, kind: str, nlp_scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Units with the 11 scores: whole MD&As reuse nlp_scores; passages (and MD&As it lacks) are scored here."""
+    from ...text.scoring import score_texts
+
+    units = units.copy()
+    reused = 0
+    if kind == "mdna" and len(nlp_scores) and set(NLP_SCORES) <= set(nlp_scores.columns):
+        have = nlp_scores.drop_duplicates(["accession", "item"]).set_index(["accession", "item"])
+        cols = [*NLP_SCORES] + (["n_sentences"] if "n_sentences" in have.columns else [])
+        units = units.join(have[cols], on=["accession", "item"])
+        reused = int(units["positive"].notna().sum())
+    todo = units.index if "positive" not in units.columns else units.index[units["positive"].isna()]
+    if len(todo):
+        scores = pd.DataFrame(score_texts(units.loc[todo, "text"].tolist(), with_counts=True), index=todo)
+        for col in [*NLP_SCORES, "n_sentences"]:
+            units.loc[todo, col] = scores[col]
+    return units, reused
+
+
+@dg.asset(group_name="credit", kinds={"python", "parquet"}, code_version=ALTMAN_VERSION,
+          ins={"nlp_scores": ALL_QUARTERS, "filing_sections": ALL_QUARTERS, "company_universe": dg.AssetIn()},
+          check_specs=checks.synthetic_altman_financials_checks)
+def synthetic_altman_financials(context: dg.AssetExecutionContext, config: SyntheticFinancialsConfig,
+                                nlp_scores: pd.DataFrame, filing_sections: pd.DataFrame,
+                                company_universe: pd.DataFrame):
+    """JumpStart's synthetic firms (FRED anchors, perturbations, rejection rules, noisy Z, rescale, shift, rating
+    by Altman's median Z) paired with real MD&A text units by their NLP-score rank. Each firm inherits the industry
+    of the filing its text came from. The `negative` sign bug of JumpStart's notebook is fixed (configurable)."""
+    if filing_sections.empty:
+        raise dg.Failure("synthetic_altman_financials: filing_sections is empty; materialize some quarters first")
+    try:
+        anchors = AltmanAnchors.from_mapping(config.anchors)
+    except ValueError as exc:
+        raise dg.Failure(f"synthetic_altman_financials: {exc}") from exc
+    wanted = max(config.n_firms or 0, config.min_mdnas)
+    units, kind = text_units(filing_sections, wanted, window_words=config.passage_words,
+                             stride_words=config.passage_stride_words)
+    n_mdnas = int(units["accession"].nunique()) if kind == "passage" else len(units)
+    units, reused = _scored_units(units, kind, nlp_scores)
+    unscorable = units[list(NLP_SCORES)].isna().any(axis=1)
+    if unscorable.any():
+        context.log.warning(f"{int(unscorable.sum())} text unit(s) without a full set of scores (no sentences) excluded")
+    units = units[~unscorable].reset_index(drop=True)
+    n = config.n_firms or len(units)
+    if n > len(units):
+        raise dg.Failure(f"synthetic_altman_financials: n_firms={n} but the corpus gives only {len(units)} text units "
+                         f"({kind}s of {n_mdnas} MD&As); lower n_firms, shorten passage_words or add quarters")
+    if n < 2:
+        raise dg.Failure(f"synthetic_altman_financials: {len(units)} text unit(s); the generator needs at least two")
+    if n < len(units):
+        units = units.sample(n, random_state=config.seed).reset_index(drop=True)
+    simulation = {"anchors": anchors, "perturbation": config.perturbation, "z_noise": config.z_noise}
+    try:
+        firms = simulate_financials(n, config.seed, **simulation)
+    except ValueError as exc:
+        raise dg.Failure(f"synthetic_altman_financials: {exc}") from exc
+    df = rank_join(firms, units, replicate_negative_sign_bug=config.replicate_negative_sign_bug)
+    industry = company_universe.set_index(company_universe["cik"].astype(int))["industry_code"]
+    df.insert(df.columns.get_loc("item") + 1, "industry_code", df["cik"].astype(int).map(industry))
+    df["investment_grade"] = df["Rating"].isin(INVESTMENT_GRADE)
+    df = df.sort_values("firm").reset_index(drop=True)
+    no_industry = int(df["industry_code"].isna().sum())
+
+    shares = pd.DataFrame({"share": df["Rating"].value_counts(normalize=True),
+                           "jumpstart": pd.Series(checks.JUMPSTART_SHARES)}).reindex(list(RATINGS)).fillna(0.0)
+    fig, _ = figure(11, 4)
+    fig.clf()
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    x = np.arange(len(RATINGS))
+    ax1.bar(x - 0.2, shares["share"], 0.4, label=f"simulated (n={n})")
+    ax1.bar(x + 0.2, shares["jumpstart"], 0.4, label="JumpStart (n=3,286)")
+    ax1.set_xticks(x, labels=list(RATINGS))
+    ax1.set_title("rating shares")
+    ax1.legend(fontsize=8)
+    ax2.boxplot([df.loc[df["Rating"] == r, "altman_z"].to_numpy() for r in RATINGS], tick_labels=list(RATINGS))
+    ax2.set_title("noise-free Altman Z by rating")
+    unit_note = (f"{len(units)} whole MD&As" if kind == "mdna" else
+                 f"{len(units)} passages of ~{config.passage_words} words (a new one every {config.passage_stride_words} "
+                 f"words) cut from {n_mdnas} MD&As, because the corpus holds fewer than {wanted} MD&As")
+    yield table_output(df, {
+        "firms": n, "text_units": kind, "text_unit_note": unit_note, "mdnas": n_mdnas,
+        "scores_reused_from_nlp_scores": reused, "units_without_scores_excluded": int(unscorable.sum()),
+        "firms_without_industry_code": no_industry,
+        "candidates": firms.attrs["candidates"], "rejected": firms.attrs["rejected"],
+        "rejections_by_rule": dg.MetadataValue.json(firms.attrs["rejections_by_rule"]),
+        "negative_sign": "JumpStart's bug replicated" if config.replicate_negative_sign_bug else "subtracted (bug fixed)",
+        "rating_shares": _md_table(shares.round(4)), "distributions": png_metadata(fig, "ratings"),
+    })
+    yield checks.rating_shares_like_jumpstart(df, **simulation)
+
+
+# ================================================================================================================
+# tabtext_dataset
+# ================================================================================================================
+class TabTextConfig(dg.Config):
+    embedding_components: int = Field(default=16, description="PCA components kept of the pooled embedding (0: none).")
+    embed_passages: bool = Field(default=True, description="Passage units get their own pooled embedding (same encoder); "
+                                                            "False: they inherit their MD&A's vector from pooled_embeddings.")
+    embedding_model: str | None = Field(default=None, description="Encoder for passages and the pooled_embeddings rows to "
+                                                                  "use; None: all-MiniLM-L6-v2 (pooled_embeddings' default).")
+    seed: int = 42
+
+
+def _mdna_vectors(pooled_embeddings: pd.DataFrame, model_name: str) -> pd.DataFrame:
+    if pooled_embeddings.empty or "embedding" not in pooled_embeddings.columns:
+        return pd.DataFrame(columns=["accession", "item", "embedding"])
+    chosen = pooled_embeddings[pooled_embeddings["model"] == model_name]
+    return chosen.drop_duplicates(["accession", "item"])[["accession", "item", "embedding"]]
+
+
+@dg.asset(group_name="credit", kinds={"python", "parquet"}, code_version=RATING_VERSION,
+          ins={"synthetic_altman_financials": dg.AssetIn(), "pooled_embeddings": ALL_QUARTERS},
+          check_specs=checks.tabtext_dataset_checks)
+def tabtext_dataset(context: dg.AssetExecutionContext, config: TabTextConfig, finsec: FinsecResource,
+                    synthetic_altman_financials: pd.DataFrame, pooled_embeddings: pd.DataFrame):
+    """One row per synthetic firm: its text reference (accession, item, passage), industry code, ratios A-E and Z,
+    the 11 NLP scores, its pooled text embedding reduced by PCA, and the labels (7-class rating, investment grade)."""
+    from ...ml.embeddings import EmbeddingModelError, embed_documents, resolve_model
+
+    src = synthetic_altman_financials
+    if src.empty:
+        raise dg.Failure("tabtext_dataset: synthetic_altman_financials is empty")
+    df = src[["firm", "accession", "cik", "form", "filing_date", "item", "passage", "industry_code"]].copy()
+    df = pd.concat([df, ratios_from_jumpstart_columns(src, "TotalAssets"), src[list(NLP_SCORES)]], axis=1)
+    meta: dict = {}
+    vectors, level, model_name = None, "none", None
+    if config.embedding_components > 0:
+        try:
+            model_name = resolve_model(config.embedding_model)[0]
+            if (src["passage"] >= 0).any() and config.embed_passages:
+                vectors, level = embed_documents(src["text"].tolist(), model=config.embedding_model), "passage"
+        except EmbeddingModelError as exc:
+            raise dg.Failure(f"tabtext_dataset: {exc}") from exc
+        if level != "passage":
+            found = src[["accession", "item"]].merge(_mdna_vectors(pooled_embeddings, model_name), how="left",
+                                                     on=["accession", "item"])
+            have = found["embedding"].notna().to_numpy()
+            if have.any():
+                dim = len(found.loc[have, "embedding"].iloc[0])
+                vectors = np.stack([np.asarray(v, np.float32) if isinstance(v, (list, np.ndarray)) else
+                                    np.full(dim, np.nan, np.float32) for v in found["embedding"]])
+                level = "filing"
+            meta["firms_without_embedding"] = int((~have).sum())
+    pca_uri = None
+    if vectors is not None:
+        usable = np.isfinite(vectors).all(axis=1)
+        pca = fit_embedding_pca(vectors[usable], config.embedding_components, config.seed)
+        pca.update({"model": model_name, "level": level})
+        blob = json.dumps(pca).encode()
+        pca_uri = finsec.object_store().put_bytes(f"credit/embedding_pca/{hashlib.sha256(blob).hexdigest()[:16]}.json",
+                                                  blob)
+        reduced = np.full((len(df), len(pca["components"])), np.nan)
+        reduced[usable] = apply_embedding_pca(vectors[usable], pca)
+        for i in range(reduced.shape[1]):
+            df[f"emb_{i}"] = reduced[:, i]
+        meta["embedding_variance_kept"] = float(np.sum(pca["explained_variance_ratio"]))
+    df["rating"] = src["Rating"]
+    df["investment_grade"] = src["Rating"].isin(INVESTMENT_GRADE)
+    df["embedding_model"], df["embedding_level"], df["embedding_pca_uri"] = model_name, level, pca_uri
+    features = [c for c in df.columns if c in RATIOS + ["altman_z", *NLP_SCORES] or c.startswith("emb_")]
+    bad = ~np.isfinite(df[features].to_numpy(dtype=float)).all(axis=1)
+    if bad.any():
+        context.log.warning(f"tabtext_dataset: {int(bad.sum())} firm(s) with NaN or infinite features excluded")
+    df = df[~bad].reset_index(drop=True)
+    yield table_output(df, {
+        "firms": len(df), "excluded_nan_features": int(bad.sum()), "embedding_level": level,
+        "embedding_model": model_name or "none", "embedding_components": sum(c.startswith("emb_") for c in df.columns),
+        "embedding_pca": dg.MetadataValue.path(pca_uri) if pca_uri else "none",
+        "features": dg.MetadataValue.md(", ".join(features)), **meta,
+    })
+    yield checks.no_nan_in_features(df, features)
+    yield checks.labels_consistent(df)
+
+
+# ================================================================================================================
+# rating_models, rating_model_metrics
+# ================================================================================================================
+class RatingModelsConfig(dg.Config):
+    n_trials: int = Field(default=8, description="Optuna trials per model (each: 3 validation folds with early stopping).")
+    cv_repeats: int = Field(default=2, description="Repeats of 5-fold stratified CV for the cv_* figures (0: none).")
+    class_weight: str | None = Field(default="sqrt_balanced", description="sqrt_balanced, balanced or None.")
+    seed: int = 42
+
+
+def _variant_features(dataset: pd.DataFrame, variant: str) -> list[str]:
+    if variant == "tabular":
+        return list(TABULAR_FEATURES)
+    return TABULAR_FEATURES + list(NLP_SCORES) + [c for c in dataset.columns if c.startswith("emb_")]
+
+
+@dg.asset(group_name="credit", kinds={"lightgbm", "parquet"}, code_version=RATING_VERSION,
+          check_specs=checks.rating_models_checks)
+def rating_models(context: dg.AssetExecutionContext, config: RatingModelsConfig, finsec: FinsecResource,
+                  tabtext_dataset: pd.DataFrame):
+    """LightGBM for {tabular, tabtext} x {binary investment grade, 7-class rating}: stratified 80/20 split (seed 42),
+    Optuna on validation folds, early stopping, class weights, repeated CV. One row per model with its object-store
+    URI and version; confusion matrices and feature importance as pictures."""
+    if tabtext_dataset.empty:
+        raise dg.Failure("rating_models: tabtext_dataset is empty")
+    store = finsec.object_store()
+    pca = None
+    pca_uri = tabtext_dataset["embedding_pca_uri"].dropna().unique().tolist()
+    if pca_uri:
+        pca = json.loads(store.get_bytes(pca_uri[0]))
+    trained_on = content_hash(tabtext_dataset)
+    rows, results = [], {}
+    for variant in MODEL_VARIANTS:
+        features = _variant_features(tabtext_dataset, variant)
+        for task, label in TASK_LABELS.items():
+            try:
+                model, m = fit_and_evaluate(tabtext_dataset, label, task, features=features, seed=config.seed,
+                                            n_trials=config.n_trials, cv_repeats=config.cv_repeats,
+                                            class_weight=config.class_weight)
+            except ValueError as exc:
+                raise dg.Failure(f"rating_models: {variant} {task}: {exc}") from exc
+            bundle = json.dumps({"format": "finsec-rating-bundle/1", "model_variant": variant, "task": task,
+                                 "trained_on": trained_on, "rating_model": model.to_bytes().decode(),
+                                 "embedding_pca": pca if variant == "tabtext" else None}).encode()
+            version = hashlib.sha256(bundle).hexdigest()[:12]
+            uri = store.put_bytes(f"credit/rating_models/{variant}-{task}-{version}.json", bundle)
+            if m["excluded_classes"]:
+                context.log.warning(f"{variant} {task}: classes too rare to stratify, excluded: {m['excluded_classes']}")
+            results[(variant, task)] = (model, m)
+            rows.append({
+                "model_variant": variant, "task": task, "label": label, "model_version": version, "uri": uri,
+                **{k: m[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "mcc", "roc_auc")},
+                "f1_investment_grade": m.get("f1", np.nan),
+                "cv_accuracy_mean": m.get("cv_accuracy_mean", np.nan), "cv_accuracy_std": m.get("cv_accuracy_std", np.nan),
+                "cv_macro_f1_mean": m.get("cv_macro_f1_mean", np.nan),
+                "n_train": m["n_train"], "n_test": m["n_test"], "n_features": len(features),
+                "classes": ",".join(m["classes"]), "excluded_classes": json.dumps(m["excluded_classes"]),
+                "best_params": json.dumps(m["best_params"]), "num_boost_round": m["num_boost_round"],
+                "features": ",".join(features), "trained_on": trained_on,
+            })
+    registry = pd.DataFrame(rows)
+
+    fig, _ = figure(12, 10)
+    fig.clf()
+    for i, ((variant, task), (_, m)) in enumerate(results.items()):
+        plot_confusion_matrix(fig.add_subplot(2, 2, i + 1), m["confusion_matrix"],
+                              m["classes"] if task == "multiclass" else ["not IG", "IG"],
+                              f"{variant} {task}: accuracy {m['accuracy']:.3f}")
+    fig.tight_layout()
+    imp_fig, _ = figure(12, 9)
+    imp_fig.clf()
+    for i, ((variant, task), (model, _)) in enumerate(results.items()):
+        plot_feature_importance(imp_fig.add_subplot(2, 2, i + 1), model.feature_importance("gain"), 15,
+                                f"{variant} {task}")
+    imp_fig.tight_layout()
+    table = registry.set_index(["model_variant", "task"])[["accuracy", "balanced_accuracy", "macro_f1", "mcc", "roc_auc",
+                                                           "cv_accuracy_mean", "cv_accuracy_std"]].round(3)
+    yield table_output(registry, {
+        "metrics": _md_table(table), "confusion_matrices": png_metadata(fig, "confusion matrices"),
+        "feature_importance": png_metadata(imp_fig, "feature importance (gain)"),
+        "rows": int(len(tabtext_dataset)), "trained_on": trained_on,
+    })
+    yield checks.tabtext_beats_tabular(registry)
+
+
+@dg.asset(group_name="credit", kinds={"python", "parquet"}, code_version=RATING_VERSION)
+def rating_model_metrics(rating_models: pd.DataFrame) -> dg.Output:
+    """The comparison table: model_variant x task with held-out accuracy, balanced accuracy, macro F1, MCC, ROC AUC
+    (binary), plus the repeated-CV accuracy."""
+    cols = ["model_variant", "task", "accuracy", "balanced_accuracy", "macro_f1", "mcc", "roc_auc",
+            "f1_investment_grade", "cv_accuracy_mean", "cv_accuracy_std", "n_test", "model_version"]
+    df = rating_models[cols].reset_index(drop=True)
+    return table_output(df, {"table": _md_table(df.set_index(["model_variant", "task"]).round(3))})
+
+
+# ================================================================================================================
+# rating_predictions
+# ================================================================================================================
+def _load_bundle(store, uri: str) -> tuple[RatingModel, dict]:
+    bundle = json.loads(store.get_bytes(uri))
+    return RatingModel.from_bytes(bundle["rating_model"].encode()), bundle
+
+
+def _real_features(nlp_scores, pooled_embeddings, altman, universe, pca) -> pd.DataFrame:
+    """One row per real MD&A: its scores, the issuer's latest annual Altman ratios filed by then, its embedding."""
+    mdna = nlp_scores[mdna_mask(nlp_scores)].drop_duplicates(["accession", "item"]).copy()
+    mdna["cik"] = mdna["cik"].astype(int)
+    mdna["filing_date"] = pd.to_datetime(mdna["filing_date"])
+    industry = universe.set_index(universe["cik"].astype(int))["industry_code"]
+    mdna["industry_code"] = mdna["cik"].map(industry)
+    fin = altman[["cik", "accession", "fiscal_year", "filed", *RATIOS, "altman_z", "zone"]].rename(
+        columns={"accession": "altman_accession", "fiscal_year": "altman_fiscal_year"}).copy()
+    fin["cik"] = fin["cik"].astype(int)
+    fin["filed"] = pd.to_datetime(fin["filed"])
+    mdna = pd.merge_asof(mdna.sort_values("filing_date"), fin.sort_values("filed"), left_on="filing_date",
+                         right_on="filed", by="cik", direction="backward").drop(columns="filed")
+    if pca is not None:
+        vec = _mdna_vectors(pooled_embeddings, pca["model"])
+        mdna = mdna.merge(vec, how="left", on=["accession", "item"])
+        has = mdna["embedding"].map(lambda v: isinstance(v, (list, np.ndarray)) and len(v) == pca["dim"]).to_numpy()
+        reduced = np.full((len(mdna), len(pca["components"])), np.nan)
+        if has.any():
+            reduced[has] = apply_embedding_pca(np.stack(mdna.loc[has, "embedding"].map(np.asarray)), pca)
+        for i in range(reduced.shape[1]):
+            mdna[f"emb_{i}"] = reduced[:, i]
+        mdna = mdna.drop(columns="embedding")
+    return mdna.reset_index(drop=True)
+
+
+@dg.asset(group_name="credit", kinds={"lightgbm", "parquet"}, code_version=RATING_VERSION,
+          ins={"rating_models": dg.AssetIn(), "nlp_scores": ALL_QUARTERS, "pooled_embeddings": ALL_QUARTERS,
+               "altman_inputs": dg.AssetIn(), "company_universe": dg.AssetIn()},
+          check_specs=checks.rating_predictions_checks)
+def rating_predictions(context: dg.AssetExecutionContext, finsec: FinsecResource, rating_models: pd.DataFrame,
+                       nlp_scores: pd.DataFrame, pooled_embeddings: pd.DataFrame, altman_inputs: pd.DataFrame,
+                       company_universe: pd.DataFrame):
+    """Every real MD&A scored by the best 7-class model (macro F1) and the best binary model (ROC AUC): text features
+    of the filing plus the issuer's latest annual Altman ratios filed by then. One row per accession and item;
+    missing inputs are NaN features (LightGBM's missing branch) and named in `flags`."""
+    store = finsec.object_store()
+    best_multi = rating_models[rating_models["task"] == "multiclass"].sort_values("macro_f1", ascending=False).iloc[0]
+    best_binary = rating_models[rating_models["task"] == "binary"].sort_values("roc_auc", ascending=False).iloc[0]
+    multi, multi_bundle = _load_bundle(store, best_multi["uri"])
+    binary, binary_bundle = _load_bundle(store, best_binary["uri"])
+    pca = multi_bundle["embedding_pca"] or binary_bundle["embedding_pca"]
+    if nlp_scores.empty:
+        raise dg.Failure("rating_predictions: nlp_scores is empty; nothing to score")
+    real = _real_features(nlp_scores, pooled_embeddings, altman_inputs, company_universe, pca)
+    flags = pd.Series("", index=real.index)
+    for mask, flag in ((real["A"].isna(), "no_altman_inputs"), (real["altman_z"].isna() & real["A"].notna(), "no_altman_z"),
+                       (real["industry_code"].isna(), "no_industry_code")):
+        flags = flags.where(~mask, flags + flag + ";")
+    if pca is not None and "emb_0" in real.columns:
+        flags = flags.where(real["emb_0"].notna(), flags + "no_embedding;")
+    proba = multi.predict_proba(real)
+    out = real[["accession", "cik", "form", "filing_date", "item", "industry_code", "altman_accession",
+                "altman_fiscal_year", "altman_z", "zone"]].copy()
+    out["filing_date"] = out["filing_date"].dt.date.astype(str)
+    for rating in RATINGS:
+        out[f"p_{rating}"] = proba[rating] if rating in proba.columns else 0.0
+    out["predicted_rating"] = multi.predict(real).astype(str)
+    out["model_variant"], out["model_version"] = best_multi["model_variant"], best_multi["model_version"]
+    grade = binary.predict_proba(real)
+    out["p_investment_grade"] = grade[grade.columns[1]]
+    out["binary_model_variant"], out["binary_model_version"] = best_binary["model_variant"], best_binary["model_version"]
+    out["flags"] = flags.str.rstrip(";")
+    shares = out["predicted_rating"].value_counts().reindex(list(RATINGS)).fillna(0).astype(int)
+    yield table_output(out, {
+        "filings": int(out["accession"].nunique()), "rows": len(out),
+        "model": f"{best_multi['model_variant']} multiclass {best_multi['model_version']}",
+        "binary_model": f"{best_binary['model_variant']} binary {best_binary['model_version']}",
+        "without_altman_inputs": int(out["flags"].str.contains("no_altman_inputs").sum()),
+        "without_embedding": int(out["flags"].str.contains("no_embedding").sum()),
+        "predicted_ratings": _md_table(shares.to_frame("filings")),
+        "caveat": "Models are trained on synthetic financials (JumpStart's design); these ratings illustrate the "
+                  "pipeline and are not credit opinions.",
+    })
+    yield checks.probabilities_are_distributions(out, PROBA_COLUMNS)

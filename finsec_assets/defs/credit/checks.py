@@ -1,0 +1,118 @@
+"""Checks on the credit tables, run inside each asset's step so they see exactly what was just written."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from ...ml.altman import INVESTMENT_GRADE, RATINGS, accounting_identity_violations, simulate_financials
+
+# JumpStart's rating shares on 3,286 MD&As (../shared/REFERENCE.md).
+JUMPSTART_SHARES = {"AAA": 0.003, "AA": 0.057, "A": 0.222, "BBB": 0.259, "BB": 0.184, "B": 0.222, "CCC": 0.053}
+
+altman_inputs_checks = [
+    dg.AssetCheckSpec("accounting_identities", asset="altman_inputs",
+                      description="TA > 0, 0 <= CA <= TA, 0 <= CL <= TL, TL >= 0, sales >= 0, MVE >= 0 on every fiscal year."),
+    dg.AssetCheckSpec("every_missing_score_is_explained", asset="altman_inputs",
+                      description="A fiscal year without Z or Z'' carries a flag saying which input is missing."),
+]
+synthetic_altman_financials_checks = [
+    dg.AssetCheckSpec("rating_shares_like_jumpstart", asset="synthetic_altman_financials",
+                      description="Each rating's share is within 2 points of JumpStart's, widened by the generator's own "
+                                  "seed-to-seed spread at this sample size (min-max rescaling makes shares move)."),
+]
+tabtext_dataset_checks = [
+    dg.AssetCheckSpec("no_nan_in_features", asset="tabtext_dataset",
+                      description="Ratios, Z, NLP scores and embedding components are all finite."),
+    dg.AssetCheckSpec("labels_consistent", asset="tabtext_dataset",
+                      description="Every rating is one of the 7 and investment_grade is exactly AAA, AA, A or BBB."),
+]
+rating_models_checks = [
+    dg.AssetCheckSpec("tabtext_beats_tabular", asset="rating_models",
+                      description="On the synthetic data, TabText's binary accuracy is at least 8 points above tabular "
+                                  "(JumpStart: 85% -> 93%)."),
+]
+rating_predictions_checks = [
+    dg.AssetCheckSpec("probabilities_are_distributions", asset="rating_predictions",
+                      description="Class probabilities are in [0, 1] and sum to 1; every row names its accession and model."),
+]
+
+
+def _md(lines: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {x}" for x in lines[:50]) or "none")
+
+
+def accounting_identities(df: pd.DataFrame) -> dg.AssetCheckResult:
+    bad = accounting_identity_violations(df)
+    lines = [f"{r.accession} (cik {r.cik}, FY{r.fiscal_year}): {r.rule}" for r in bad.itertuples()]
+    return dg.AssetCheckResult(asset_key="altman_inputs", check_name="accounting_identities", passed=bad.empty,
+                               metadata={"fiscal_years": len(df), "violations": len(bad), "details": _md(lines)})
+
+
+def every_missing_score_is_explained(df: pd.DataFrame) -> dg.AssetCheckResult:
+    unexplained = df[(df["altman_z"].isna() | df["altman_z_double_prime"].isna()) & (df["flags"].fillna("") == "")]
+    lines = [f"{r.accession} (cik {r.cik}, FY{r.fiscal_year})" for r in unexplained.itertuples()]
+    return dg.AssetCheckResult(asset_key="altman_inputs", check_name="every_missing_score_is_explained",
+                               passed=unexplained.empty,
+                               metadata={"without_z": int(df["altman_z"].isna().sum()),
+                                         "without_z_double_prime": int(df["altman_z_double_prime"].isna().sum()),
+                                         "unexplained": _md(lines)})
+
+
+def seed_spread(n: int, draws: int = 30, **simulation) -> pd.DataFrame:
+    """Mean and standard deviation of each rating's share over ``draws`` simulations of ``n`` firms."""
+    shares = pd.DataFrame([simulate_financials(n, seed=10_000 + i, **simulation)["Rating"].value_counts(normalize=True)
+                           for i in range(draws)]).reindex(columns=list(RATINGS)).fillna(0.0)
+    return pd.DataFrame({"mean": shares.mean(), "sd": shares.std()})
+
+
+def rating_shares_like_jumpstart(df: pd.DataFrame, **simulation) -> dg.AssetCheckResult:
+    n = len(df)
+    shares = df["Rating"].value_counts(normalize=True).reindex(list(RATINGS)).fillna(0.0)
+    spread = seed_spread(n, **simulation) if n >= 2 else pd.DataFrame({"sd": 0.0}, index=list(RATINGS))
+    table = pd.DataFrame({"share": shares, "jumpstart": pd.Series(JUMPSTART_SHARES), "seed_sd": spread["sd"]})
+    table["allowed"] = 0.02 + 2 * table["seed_sd"]
+    table["ok"] = (table["share"] - table["jumpstart"]).abs() <= table["allowed"]
+    return dg.AssetCheckResult(
+        asset_key="synthetic_altman_financials", check_name="rating_shares_like_jumpstart",
+        passed=bool(table["ok"].all()), severity=dg.AssetCheckSeverity.WARN,
+        metadata={"firms": n, "shares": dg.MetadataValue.md((table.round(4)).to_markdown())})
+
+
+def no_nan_in_features(df: pd.DataFrame, features: list[str]) -> dg.AssetCheckResult:
+    values = df[features].apply(pd.to_numeric, errors="coerce")
+    bad = {c: int((~np.isfinite(values[c])).sum()) for c in features if (~np.isfinite(values[c])).any()}
+    return dg.AssetCheckResult(asset_key="tabtext_dataset", check_name="no_nan_in_features", passed=not bad,
+                               metadata={"features": len(features), "rows": len(df),
+                                         "non_finite": _md([f"{c}: {k}" for c, k in bad.items()])})
+
+
+def labels_consistent(df: pd.DataFrame) -> dg.AssetCheckResult:
+    unknown = sorted(set(df["rating"]) - set(RATINGS))
+    wrong_grade = int((df["rating"].isin(INVESTMENT_GRADE) != df["investment_grade"].astype(bool)).sum())
+    counts = df["rating"].value_counts().reindex(list(RATINGS)).fillna(0).astype(int)
+    return dg.AssetCheckResult(asset_key="tabtext_dataset", check_name="labels_consistent",
+                               passed=not unknown and wrong_grade == 0,
+                               metadata={"unknown_ratings": ", ".join(unknown) or "none",
+                                         "wrong_investment_grade": wrong_grade,
+                                         "rating_counts": dg.MetadataValue.md(counts.to_frame("firms").to_markdown())})
+
+
+def tabtext_beats_tabular(registry: pd.DataFrame, margin: float = 0.08) -> dg.AssetCheckResult:
+    acc = registry.set_index(["model_variant", "task"])["accuracy"]
+    gain = float(acc.get(("tabtext", "binary"), np.nan) - acc.get(("tabular", "binary"), np.nan))
+    return dg.AssetCheckResult(asset_key="rating_models", check_name="tabtext_beats_tabular",
+                               passed=bool(np.isfinite(gain) and gain >= margin), severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"binary_accuracy_gain": gain, "required": margin})
+
+
+def probabilities_are_distributions(df: pd.DataFrame, proba_columns: list[str]) -> dg.AssetCheckResult:
+    p = df[proba_columns].to_numpy(dtype=float) if len(df) else np.zeros((0, len(proba_columns)))
+    bad_range = int(((p < 0) | (p > 1)).any(axis=1).sum())
+    bad_sum = int((np.abs(p.sum(axis=1) - 1) > 1e-6).sum())
+    unnamed = int(df["accession"].isna().sum() + df["model_version"].isna().sum()) if len(df) else 0
+    return dg.AssetCheckResult(asset_key="rating_predictions", check_name="probabilities_are_distributions",
+                               passed=bad_range == 0 and bad_sum == 0 and unnamed == 0,
+                               metadata={"rows": len(df), "out_of_range": bad_range, "not_summing_to_one": bad_sum,
+                                         "missing_accession_or_model": unnamed})

@@ -1,0 +1,1 @@
+"""Embeddings domain: pooled_embeddings (and its checks, which run inside its step)."""

@@ -1,0 +1,180 @@
+"""filing_sections -> pooled_embeddings (a GPU step: pool "gpu", the shared GPU op_tags)."""
+
+import hashlib
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from ...ml import embeddings as embeddings_module
+from ...ml.embeddings import EmbeddingModelError, load_encoder, project_2d, require_dim, same_company_closer_share
+from ...storage.tables import read_arrow_table, read_table, stored_partitions
+from ...text import sentences as sentences_module
+from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, figure, png_metadata, previous_partition,
+                      quarter_partitions, source_version, table_output)
+from . import checks
+
+EMBEDDER_VERSION = source_version(embeddings_module, sentences_module)
+MDNA_ITEMS = ("7", "I-2")
+COLUMNS = ["accession", "cik", "form", "filing_date", "item", "model", "dim", "pooling", "n_sentences",
+           "text_sha256", "embedder_version", "embedding"]
+
+
+class PooledEmbeddingsConfig(dg.Config):
+    model: str | None = Field(
+        default=None,
+        description="None: all-MiniLM-L6-v2 (bundled, offline). Else a local directory, or an object-store key or URI "
+                    "(e.g. a pretrained_checkpoint), of a sentence-transformers or Hugging Face encoder model.")
+    items: list[str] = Field(default=["7", "I-2", "1A", "II-1A"],
+                             description="Items to embed: MD&A (7, I-2) and Risk Factors (1A, II-1A) by default; [] = all.")
+    pooling: str = Field(default="mean", description="mean (every sentence alike) or token_weighted.")
+    batch_size: int | None = Field(default=None, description="Sentences per forward pass; None picks by device.")
+    device: str | None = Field(default=None, description="cuda, cpu, ...; None uses CUDA when present.")
+    dtype: str | None = Field(default=None, description="float32, float16 or bfloat16; None: float16 on CUDA, float32 on CPU.")
+
+
+def _local_model(finsec: FinsecResource, model: str | None) -> str | None:
+    """A local directory for ``model``: object-store checkpoints are fetched once into FINSEC_HOME/models."""
+    if model is None or Path(model).expanduser().exists():
+        return model
+    store = finsec.object_store()
+    try:
+        in_store = store.is_complete_dir(model)
+    except ValueError:  # a URI of another store
+        in_store = False
+    if not in_store:
+        if "://" in model:
+            raise dg.Failure(f"pooled_embeddings: embedding model {model!r} is not a complete directory in the "
+                             f"object store {store.uri('')!r}")
+        return model  # the library names the missing path
+    target = finsec.home_path / "models" / hashlib.sha256(store.uri(store.key_of(model)).encode()).hexdigest()[:16]
+    if not (target / ".complete").exists():
+        store.get_dir(model, target)
+        (target / ".complete").write_text(model)
+    return str(target)
+
+
+def _stored_dim(finsec: FinsecResource, partition_key: str) -> tuple[int | None, str | None]:
+    """The vector size other quarters were stored with (one table must not mix sizes)."""
+    store = finsec.object_store()
+    for partition in stored_partitions(store, "pooled_embeddings"):
+        if partition == partition_key:
+            continue
+        table = read_arrow_table(store, "pooled_embeddings", [partition])
+        if table is not None and table.num_rows and "dim" in table.column_names:
+            return int(table.column("dim")[0].as_py()), partition
+    return None, None
+
+
+def _projection_figure(df: pd.DataFrame, industries: dict[int, str], title: str):
+    coords, ratio = project_2d(np.stack(df["embedding"].to_numpy()))
+    fig, ax = figure(7, 5)
+    codes = df["cik"].map(lambda c: industries.get(int(c)) or "?")
+    mdna = df["item"].isin(MDNA_ITEMS).to_numpy()
+    for code in sorted(codes.unique()):
+        chosen = (codes == code).to_numpy()
+        for is_mdna, marker in ((True, "o"), (False, "^")):
+            sel = chosen & (mdna == is_mdna)
+            if sel.any():
+                ax.scatter(coords[sel, 0], coords[sel, 1], marker=marker, s=36, alpha=0.8,
+                           color=f"C{sorted(codes.unique()).index(code) % 10}",
+                           label=f"SIC {code}" if is_mdna or not (chosen & mdna).any() else None)
+    ax.set_xlabel(f"PC1 ({ratio[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({ratio[1]:.0%})")
+    ax.set_title(title + "  (o MD&A, ^ other items)", fontsize=9)
+    ax.legend(fontsize=7, title="industry division", title_fontsize=7)
+    return fig
+
+
+@dg.asset(group_name="embeddings", partitions_def=quarter_partitions, pool=GPU_POOL, op_tags=GPU_OP_TAGS,
+          kinds={"pytorch", "parquet"}, code_version=EMBEDDER_VERSION, check_specs=checks.pooled_embeddings_checks,
+          ins={"filing_sections": dg.AssetIn(), "company_universe": dg.AssetIn()})
+def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbeddingsConfig, finsec: FinsecResource,
+                      filing_sections: pd.DataFrame, company_universe: pd.DataFrame):
+    """One vector per section: sentences embedded and mean-pooled (JumpStart's doc2pooled_embedding), unit length,
+    stored as FLOAT[dim] so DuckDB's array_cosine_similarity works. Unchanged sections are not embedded again."""
+    if config.pooling not in embeddings_module.POOLINGS:
+        raise dg.Failure(f"pooled_embeddings: pooling {config.pooling!r}: use one of {', '.join(embeddings_module.POOLINGS)}")
+    chosen = filing_sections if not config.items else filing_sections[filing_sections["item"].isin(config.items)]
+    chosen = chosen.reset_index(drop=True)
+    sentences = embeddings_module.split_documents(chosen["text"].fillna("").astype(str).tolist())
+    has_text = np.array([bool(s) for s in sentences], dtype=bool)
+    empty = chosen[~has_text]
+    for rec in empty.to_dict("records"):
+        context.log.warning(f"pooled_embeddings: {rec['accession']} item {rec['item']} has no text; no row for it")
+    nonempty = chosen[has_text].copy()
+    nonempty["text_sha256"] = [hashlib.sha256(t.encode()).hexdigest() for t in nonempty["text"].astype(str)]
+
+    try:
+        encoder = load_encoder(_local_model(finsec, config.model), config.device, config.dtype)
+        stored_dim, where = _stored_dim(finsec, context.partition_key)
+        require_dim(encoder, stored_dim, f"the pooled_embeddings stored for quarter {where}")
+    except EmbeddingModelError as exc:
+        raise dg.Failure(f"pooled_embeddings: model {config.model or embeddings_module.DEFAULT_MODEL_NAME!r}: {exc}") from exc
+
+    previous = previous_partition(finsec, "pooled_embeddings", context.partition_key)
+    reuse = pd.DataFrame(columns=COLUMNS)
+    if len(previous) and set(COLUMNS) <= set(previous.columns):
+        fresh = {(a, i, h) for a, i, h in zip(nonempty["accession"], nonempty["item"], nonempty["text_sha256"])}
+        same = (previous["model"] == encoder.name) & (previous["pooling"] == config.pooling) & (
+            previous["embedder_version"] == EMBEDDER_VERSION) & (previous["dim"] == encoder.dim)
+        keep = same & np.array([(a, i, h) in fresh for a, i, h in
+                                zip(previous["accession"], previous["item"], previous["text_sha256"])], dtype=bool)
+        reuse = previous[keep][COLUMNS]
+    done = set(zip(reuse["accession"], reuse["item"]))
+    todo_mask = np.array([(a, i) not in done for a, i in zip(nonempty["accession"], nonempty["item"])], dtype=bool)
+    todo = nonempty[todo_mask]
+    nonempty_sentences = [s for s, ok in zip(sentences, has_text) if ok]
+    todo_sentences = [s for s, ok in zip(nonempty_sentences, todo_mask) if ok]
+
+    result = encoder.embed_documents(todo_sentences, pooling=config.pooling, batch_size=config.batch_size) if len(todo) else None
+    fresh_rows = todo[["accession", "cik", "form", "filing_date", "item", "text_sha256"]].copy()
+    fresh_rows["model"] = encoder.name
+    fresh_rows["dim"] = encoder.dim
+    fresh_rows["pooling"] = config.pooling
+    fresh_rows["n_sentences"] = result.n_sentences if result is not None else np.zeros(0, np.int64)
+    fresh_rows["embedder_version"] = EMBEDDER_VERSION
+    fresh_rows["embedding"] = list(result.vectors) if result is not None else []
+    df = pd.concat([reuse, fresh_rows[COLUMNS]], ignore_index=True) if len(reuse) else fresh_rows[COLUMNS]
+    df = df.astype({"cik": "int64", "dim": "int64", "n_sentences": "int64"}).sort_values(["accession", "item"])
+    df = df.reset_index(drop=True)
+
+    metadata = {
+        "model": encoder.name, "device": encoder.device, "dtype": encoder.dtype, "dim": encoder.dim,
+        "pooling": config.pooling, "sections": len(df), "embedded": len(todo), "reused": len(reuse),
+        "empty_sections": len(empty),
+        "sentences_per_second": round(result.sentences_per_second, 1) if result else 0.0,
+        "documents_per_second": round(result.documents_per_second, 2) if result else 0.0,
+        "sentences": int(result.n_sentences.sum()) if result else 0,
+        "unique_sentences": result.n_unique_sentences if result else 0,
+        "normalised": "rows are L2-normalised (unit length): dot product = cosine",
+    }
+    if len(df) >= 2:
+        industries = dict(zip(company_universe["cik"].astype(int), company_universe["industry_code"])) if len(company_universe) else {}
+        metadata["projection"] = png_metadata(
+            _projection_figure(df, industries, f"pooled_embeddings {context.partition_key}: {len(df)} sections, PCA"),
+            "2-D projection")
+    metadata.update(_mdna_share(finsec, context.partition_key, df, encoder.name))
+    yield table_output(df, metadata)
+    yield checks.vectors_finite_and_unit_norm(df)
+    yield checks.every_nonempty_section_embedded(df, nonempty, empty)
+
+
+def _mdna_share(finsec: FinsecResource, partition_key: str, current: pd.DataFrame, model: str) -> dict:
+    """Across every stored quarter plus this one: how often a filing's MD&A is closer to its company's other
+    MD&As than to the median MD&A of other companies."""
+    store = finsec.object_store()
+    others = [p for p in stored_partitions(store, "pooled_embeddings") if p != partition_key]
+    stored = read_table(store, "pooled_embeddings", others) if others else pd.DataFrame()
+    everything = pd.concat([stored, current], ignore_index=True) if len(stored) else current
+    mdna = everything[everything["item"].isin(MDNA_ITEMS) & (everything["model"] == model)]
+    share, judged = same_company_closer_share(np.stack(mdna["embedding"].to_numpy()) if len(mdna) else
+                                              np.zeros((0, 1), np.float32), mdna["cik"].to_numpy())
+    return {
+        "mdna_same_company_closer_share": None if judged == 0 else round(share, 4),
+        "mdna_filings_judged": judged,
+        "mdna_share_scope": f"{len(mdna)} MD&As of {mdna['cik'].nunique()} companies over every stored quarter "
+                            f"({model}); a filing counts when its company has another MD&A stored",
+    }

@@ -1,0 +1,179 @@
+"""filing_sections -> pretrained_checkpoint (MLM) and finetuned_checkpoint (causal LM), trained out of process.
+
+Each asset writes the training text to the object store as one Parquet file
+(content-addressed), then launches ``python -m finsec_assets.ml.<entry>``
+through Dagster Pipes (``torchrun`` when several GPUs are visible). The entry
+point reads its settings from the Pipes extras, trains, and publishes the
+checkpoint itself to ``checkpoints/<asset>/`` in the object store
+(``versions/<version>/``, then ``LATEST``), so the same command runs unchanged
+under ``PipesK8sClient`` or ``PipesECSClient``, where this process cannot see
+the trainer's disk. The asset only adds the loss-curve picture, read back from
+next to the checkpoint.
+
+The causal-LM asset does not read ``pretrained_checkpoint``: an MLM encoder is
+not a causal-LM base. Its default base is a GPT-J-architecture model pretrained,
+inside the run, on the other companies' filings.
+"""
+
+import base64
+import hashlib
+import json
+import os
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from ...ml import clm_finetune, mlm_pretrain
+from ...ml.training_common import corpus_parquet_bytes, launch_command, visible_gpu_count
+from ...storage.object_store import ObjectStore
+from ..common import GPU_OP_TAGS, GPU_POOL, FinsecResource
+
+GROUP = "language_models"
+ALL_QUARTERS = {"filing_sections": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())}
+
+
+class LaunchConfig(dg.Config):
+    processes: int = Field(0, description="training processes; 0 = one per visible GPU (1 on CPU)")
+    launcher: str = Field("torchrun", description="multi-GPU launcher: torchrun or deepspeed")
+    deepspeed: str = Field("auto", description="auto (on CUDA when deepspeed imports) | off | zero2 | zero3_offload | JSON path")
+    precision: str = Field("auto", description="auto (bf16 on a GPU that has it, else fp32) | fp32 | bf16 | fp16")
+    extra_settings: str = Field("{}", description="JSON merged into the entry point's settings (any field of its config)")
+
+
+class PretrainedCheckpointConfig(LaunchConfig):
+    """Tiny CPU defaults: about two minutes on two cores. Scale max_steps, seq_len and batch size on a GPU."""
+
+    base: str = Field("", description="'' = bundled all-MiniLM-L6-v2 with a fresh MLM head; 'scratch'; or a model path / URI")
+    items: list[str] = Field(default_factory=list, description="section items to train on; empty = every item")
+    seq_len: int = 128
+    max_steps: int = 40
+    per_device_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-4
+    save_steps: int = 20
+    eval_fraction: float = 0.1
+    max_eval_blocks: int = 32
+
+
+class FinetunedCheckpointConfig(LaunchConfig):
+    """Tiny CPU defaults: a ~1.5M-parameter GPT-J, a few minutes on two cores."""
+
+    ticker: str = Field("WMT", description="company to fine-tune on (resolved to a CIK through EDGAR's ticker list)")
+    cik: int = Field(0, description="company CIK; overrides ticker when set")
+    base: str = Field("", description="'' = GPT-J from config pretrained on the other companies; or a model path / URI")
+    seq_len: int = 128
+    base_steps: int = 300
+    base_learning_rate: float = 2e-3
+    max_steps: int = 100
+    per_device_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-3
+    save_steps: int = 50
+    max_eval_blocks: int = 64
+    generation_max_length: int = 200
+
+
+def _training_corpus(finsec: FinsecResource, asset: str, sections: pd.DataFrame) -> tuple[str, dict]:
+    """Upload the sections as the Parquet training corpus (content-addressed); its per-quarter content hashes."""
+    if sections is None or sections.empty:
+        raise dg.Failure(f"{asset}: filing_sections is empty; materialize some quarters of it first")
+    data = corpus_parquet_bytes(sections)
+    uri = finsec.object_store().put_bytes(f"training_corpora/{asset}/{hashlib.sha256(data).hexdigest()[:16]}.parquet", data)
+    quarters = pd.to_datetime(sections["filing_date"]).dt.to_period("Q").astype(str)
+    versions = {}
+    for quarter, rows in sections.groupby(quarters):
+        h = hashlib.sha256()
+        for acc, item, text in sorted(zip(rows["accession"], rows["item"], rows["text"].fillna(""))):
+            h.update(f"{acc}\x1f{item}\x1f{text}\x1e".encode())
+        versions[quarter] = h.hexdigest()[:16]
+    return uri, {"filing_sections": versions}
+
+
+def _launch(context, client: dg.PipesSubprocessClient, finsec: FinsecResource, entry_module: str, settings: dict,
+            config: LaunchConfig) -> dg.MaterializeResult:
+    try:
+        extra = json.loads(config.extra_settings or "{}")
+    except json.JSONDecodeError as exc:
+        raise dg.Failure(f"extra_settings is not JSON: {exc}") from exc
+    settings = _merge(settings, extra)
+    processes = config.processes or max(1, visible_gpu_count())
+    command = launch_command(entry_module, processes, config.launcher)
+    context.log.info(f"launching {' '.join(command)}")
+    env = {"FINSEC_HOME": str(finsec.home_path), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+           "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    result = client.run(command=command, context=context, extras={"config": settings}, env=env).get_materialize_result()
+    metadata = dict(result.metadata or {})
+    if "checkpoint_uri" not in metadata:
+        raise dg.Failure(f"{entry_module} finished without reporting a checkpoint_uri")
+    metadata["loss_curve"] = _loss_curve(finsec, metadata["checkpoint_uri"].value)
+    return dg.MaterializeResult(metadata=metadata, data_version=result.data_version)
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _loss_curve(finsec: FinsecResource, checkpoint_uri: str) -> dg.MetadataValue:
+    """The loss-curve PNG stored next to the checkpoint, inline in the UI."""
+    store = finsec.object_store()
+    try:
+        png = store.get_bytes(f"{checkpoint_uri}/loss_curve.png")
+    except ValueError:  # a checkpoint root outside the project's store
+        png = ObjectStore(checkpoint_uri).get_bytes("loss_curve.png")
+    return dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def _hyperparameters(config, **overrides) -> dict:
+    return {"max_steps": config.max_steps, "per_device_batch_size": config.per_device_batch_size,
+            "gradient_accumulation_steps": config.gradient_accumulation_steps, "learning_rate": config.learning_rate,
+            "save_steps": config.save_steps, "precision": config.precision, **overrides}
+
+
+@dg.asset(group_name=GROUP, ins=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"})
+def pretrained_checkpoint(context: dg.AssetExecutionContext, config: PretrainedCheckpointConfig, finsec: FinsecResource,
+                          pipes_subprocess_client: dg.PipesSubprocessClient, filing_sections: pd.DataFrame):
+    """An encoder adapted to filing language by masked-LM pretraining (dynamic masking, no NSP, packed
+    blocks, held-out filings), published with manifest.json; loads with AutoModel and AutoModelForMaskedLM
+    and serves as pooled_embeddings' model."""
+    corpus_uri, data_versions = _training_corpus(finsec, "pretrained_checkpoint", filing_sections)
+    settings = {
+        "corpus_uri": corpus_uri,
+        "checkpoint_root": finsec.object_store().uri("checkpoints/pretrained_checkpoint"),
+        "work_dir": str(finsec.home_path / "work"),
+        "base": config.base, "items": list(config.items), "seq_len": config.seq_len,
+        "eval_fraction": config.eval_fraction, "max_eval_blocks": config.max_eval_blocks,
+        "deepspeed": config.deepspeed, "data_versions": data_versions,
+        "training": _hyperparameters(config),
+    }
+    return _launch(context, pipes_subprocess_client, finsec, mlm_pretrain.ENTRY_MODULE, settings, config)
+
+
+@dg.asset(group_name=GROUP, ins=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"})
+def finetuned_checkpoint(context: dg.AssetExecutionContext, config: FinetunedCheckpointConfig, finsec: FinsecResource,
+                         pipes_subprocess_client: dg.PipesSubprocessClient, filing_sections: pd.DataFrame):
+    """A causal LM fine-tuned on one company's filings and validated on its held-out MD&A: perplexity
+    before/after and sampled generations for JumpStart's prompts (the GPT-J experiment)."""
+    cik = config.cik
+    if not cik:
+        tickers = finsec.edgar().company_tickers()
+        cik = tickers.get(config.ticker.upper())
+        if cik is None:
+            raise dg.Failure(f"finetuned_checkpoint: ticker {config.ticker!r} is not in EDGAR's company_tickers.json; set cik")
+    corpus_uri, data_versions = _training_corpus(finsec, "finetuned_checkpoint", filing_sections)
+    settings = {
+        "corpus_uri": corpus_uri, "cik": int(cik), "ticker": config.ticker if not config.cik else "",
+        "checkpoint_root": finsec.object_store().uri("checkpoints/finetuned_checkpoint"),
+        "work_dir": str(finsec.home_path / "work"),
+        "base": config.base, "seq_len": config.seq_len, "max_eval_blocks": config.max_eval_blocks,
+        "deepspeed": config.deepspeed, "data_versions": data_versions,
+        "training": _hyperparameters(config),
+        "base_training": _hyperparameters(config, max_steps=config.base_steps, learning_rate=config.base_learning_rate,
+                                          warmup_ratio=0.05),
+        "generation": {"max_length": config.generation_max_length},
+    }
+    return _launch(context, pipes_subprocess_client, finsec, clm_finetune.ENTRY_MODULE, settings, config)
+

@@ -1,0 +1,183 @@
+"""The credit assets materialized on small upstream tables (stored the way the IO manager stores them) and the
+bundled XBRL company facts: altman_inputs -> synthetic_altman_financials -> tabtext_dataset -> rating_models ->
+rating_model_metrics -> rating_predictions."""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsec_assets.defs.common import FinsecResource
+from finsec_assets.defs.credit.assets import (altman_inputs, rating_model_metrics, rating_models, rating_predictions,
+                                              synthetic_altman_financials, tabtext_dataset)
+from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
+from finsec_assets.defs.embeddings.assets import pooled_embeddings
+from finsec_assets.defs.text.assets import filing_sections, nlp_scores
+from finsec_assets.ml.altman import RATINGS
+from finsec_assets.ml.embeddings import DEFAULT_MODEL_NAME
+from finsec_assets.ml.rating import RatingModel
+from finsec_assets.storage.tables import read_table, write_table
+from finsec_assets.text.scoring import SCORE_NAMES, score_texts
+
+from .helpers import check_results, output_metadata, resources
+
+UPSTREAM = [company_universe, filing_index, raw_filings, filing_sections, nlp_scores, pooled_embeddings]
+CREDIT = [altman_inputs, synthetic_altman_financials, tabtext_dataset, rating_models, rating_model_metrics,
+          rating_predictions]
+QUARTER = "2024-01-01"
+FILINGS = [  # accession, cik, form, filing_date
+    ("0000104169-24-000056", 104169, "10-K", "2024-03-15"),
+    ("0000320193-24-000006", 320193, "10-Q", "2024-02-02"),
+    ("0001318605-24-000002", 1318605, "10-K", "2024-01-29"),
+    ("0000354950-24-000011", 354950, "10-K", "2024-03-13"),
+]
+VOCAB = {
+    "good": "strong growth improved record success gains favorable efficient profitable achieved stable safe",
+    "bad": "loss decline adverse impairment weak litigation default fraud risk uncertain volatile restructuring",
+    "plain": "the company sales quarter year revenue costs operations segment customers products market",
+}
+
+
+def mdna_text(seed: int, sentences: int = 300) -> str:
+    """Sentences mixing plain, good and bad words, with the mix drifting along the text so passages differ."""
+    rng = np.random.default_rng(seed)
+    words = {k: v.split() for k, v in VOCAB.items()}
+    out = []
+    for i in range(sentences):
+        tone = "good" if rng.random() < (i / sentences if seed % 2 else 1 - i / sentences) else "bad"
+        picks = list(rng.choice(words["plain"], 6)) + list(rng.choice(words[tone], rng.integers(1, 4)))
+        rng.shuffle(picks)
+        out.append(" ".join(picks).capitalize() + ".")
+    return " ".join(out)
+
+
+def store_upstream(home) -> None:
+    store = FinsecResource().object_store()
+    universe = pd.DataFrame({"cik": [104169, 320193, 1318605, 354950], "ticker": ["WMT", "AAPL", "TSLA", "HD"],
+                             "name": ["Walmart", "Apple", "Tesla", "Home Depot"], "sic": [5331, 3571, 3711, 5211],
+                             "industry_code": ["G", "D", "D", "G"]})
+    write_table(store, "company_universe", None, universe)
+    rows = []
+    for i, (acc, cik, form, date) in enumerate(FILINGS):
+        item = "7" if form == "10-K" else "I-2"
+        text = mdna_text(i)
+        for it, body in ((item, text), ("1A" if form == "10-K" else "II-1A", mdna_text(10 + i, 20))):
+            rows.append({"accession": acc, "cik": cik, "form": form, "filing_date": date, "item": it, "title": it,
+                         "text": body, "n_chars": len(body), "n_words": len(body.split()), "flags": []})
+    sections = pd.DataFrame(rows)
+    write_table(store, "filing_sections", QUARTER, sections)
+    mdna = sections[sections["item"].isin(["7", "I-2"])].reset_index(drop=True)
+    scores = pd.DataFrame(score_texts(mdna["text"].tolist(), with_counts=True)).drop(columns=["flags"])
+    write_table(store, "nlp_scores", QUARTER, pd.concat([mdna[["accession", "cik", "form", "filing_date", "item"]],
+                                                         scores], axis=1))
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(mdna), 8)).astype(np.float32)
+    write_table(store, "pooled_embeddings", QUARTER, mdna[["accession", "cik", "form", "filing_date", "item"]].assign(
+        model=DEFAULT_MODEL_NAME, dim=8, embedding=list(vectors)))
+
+
+def run(selection, run_config=None):
+    return dg.materialize(UPSTREAM + CREDIT, selection=selection, resources=resources(), run_config=run_config or {},
+                          raise_on_error=False)
+
+
+FAST_MODELS = {"n_trials": 1, "cv_repeats": 0}
+SYNTHETIC = {"passage_words": 100, "passage_stride_words": 100, "min_mdnas": 300}
+
+
+def test_credit_graph_end_to_end(finsec_env):
+    store_upstream(finsec_env)
+    store = FinsecResource().object_store()
+
+    result = run([altman_inputs])
+    assert result.success
+    assert all(check_results(result).values()), check_results(result)
+    meta = output_metadata(result, "altman_inputs")
+    assert meta["companies"] == 3  # Tesla has no company facts in the bundled sample: reported, not dropped silently
+    assert "TSLA" in meta["companies_without_facts"]
+    altman = read_table(store, "altman_inputs", [None])
+    assert {"WMT", "AAPL", "HD"} == set(altman["ticker"])
+    assert altman.groupby("cik")["period_end"].apply(lambda s: s.is_unique).all()
+
+    result = run([synthetic_altman_financials], {"ops": {"synthetic_altman_financials": {"config": SYNTHETIC}}})
+    assert result.success
+    meta = output_metadata(result, "synthetic_altman_financials")
+    firms = read_table(store, "synthetic_altman_financials", [None])
+    assert meta["text_units"] == "passage" and "fewer than 300 MD&As" in meta["text_unit_note"]
+    assert len(firms) == meta["firms"] and len(firms) >= 80  # 4 MD&As of ~3,000 words in 100-word passages
+    assert firms.groupby("accession")["passage"].nunique().min() > 10
+    assert set(firms["Rating"]) <= set(RATINGS) and firms["firm"].is_unique
+    universe = {104169: "G", 320193: "D", 1318605: "D", 354950: "G"}
+    assert (firms["industry_code"] == firms["cik"].map(universe)).all()  # each firm inherits its filing's industry
+    assert "rating_shares_like_jumpstart" in str(check_results(result))
+
+    result = run([tabtext_dataset], {"ops": {"tabtext_dataset": {"config": {"embed_passages": False,
+                                                                           "embedding_components": 4}}}})
+    assert result.success and all(check_results(result).values()), check_results(result)
+    data = read_table(store, "tabtext_dataset", [None])
+    assert len(data) == len(firms)
+    assert {"A", "B", "C", "D", "E", "altman_z", *SCORE_NAMES, "emb_0", "emb_3", "rating", "investment_grade",
+            "accession", "item", "passage", "industry_code"} <= set(data.columns)
+    assert (data["embedding_level"] == "filing").all()
+    assert (data["investment_grade"] == data["rating"].isin(["AAA", "AA", "A", "BBB"])).all()
+
+    result = run([rating_models, rating_model_metrics], {"ops": {"rating_models": {"config": FAST_MODELS}}})
+    assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    registry = read_table(store, "rating_models", [None])
+    assert sorted(zip(registry["model_variant"], registry["task"])) == [
+        ("tabtext", "binary"), ("tabtext", "multiclass"), ("tabular", "binary"), ("tabular", "multiclass")]
+    for uri in registry["uri"]:
+        bundle = json.loads(store.get_bytes(uri))
+        model = RatingModel.from_bytes(bundle["rating_model"].encode())
+        assert model.predict_proba(data.head(3)).shape[0] == 3
+    meta = output_metadata(result, "rating_models")
+    assert "data:image/png;base64" in meta["confusion_matrices"] and "data:image/png;base64" in meta["feature_importance"]
+    metrics = read_table(store, "rating_model_metrics", [None])
+    assert list(metrics.columns[:7]) == ["model_variant", "task", "accuracy", "balanced_accuracy", "macro_f1", "mcc",
+                                         "roc_auc"]
+    assert metrics.loc[metrics["task"] == "binary", "roc_auc"].between(0, 1).all()
+    assert metrics.loc[metrics["task"] == "multiclass", "roc_auc"].isna().all()
+
+    result = run([rating_predictions])
+    assert result.success and all(check_results(result).values()), check_results(result)
+    pred = read_table(store, "rating_predictions", [None])
+    assert sorted(pred["accession"]) == sorted(a for a, *_ in FILINGS)
+    assert np.allclose(pred[[f"p_{r}" for r in RATINGS]].sum(axis=1), 1)
+    assert pred["model_version"].isin(registry["model_version"]).all()
+    by_acc = pred.set_index("accession")
+    assert by_acc.loc["0001318605-24-000002", "flags"] == "no_altman_inputs"  # Tesla: no XBRL facts bundled
+    # Walmart's 10-K filed 2024-03-15 is scored with the FY2024 inputs filed that day; Apple's 10-Q with FY2023
+    assert by_acc.loc["0000104169-24-000056", "altman_fiscal_year"] == 2024
+    assert by_acc.loc["0000320193-24-000006", "altman_fiscal_year"] == 2023
+
+
+def test_synthetic_financials_refuses_more_firms_than_text_units(finsec_env):
+    store_upstream(finsec_env)
+    result = run([synthetic_altman_financials],
+                 {"ops": {"synthetic_altman_financials": {"config": {**SYNTHETIC, "n_firms": 5000}}}})
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "n_firms=5000 but the corpus gives only" in failure.message or "n_firms=5000" in str(
+        failure.event_specific_data.error)
+    bad_anchor = run([synthetic_altman_financials],
+                     {"ops": {"synthetic_altman_financials": {"config": {**SYNTHETIC, "anchors": {"ebit": -1.0}}}}})
+    assert not bad_anchor.success
+    failure = next(e for e in bad_anchor.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "anchors.ebit" in str(failure.event_specific_data.error)
+
+
+@pytest.mark.parametrize("embed_passages", [True])
+def test_passages_get_their_own_embedding(finsec_env, embed_passages):
+    store_upstream(finsec_env)
+    store = FinsecResource().object_store()
+    config = {**SYNTHETIC, "n_firms": 24, "passage_words": 200, "passage_stride_words": 200}
+    assert run([synthetic_altman_financials], {"ops": {"synthetic_altman_financials": {"config": config}}}).success
+    result = run([tabtext_dataset], {"ops": {"tabtext_dataset": {"config": {"embedding_components": 3}}}})
+    assert result.success and all(check_results(result).values())
+    data = read_table(store, "tabtext_dataset", [None])
+    assert len(data) == 24 and (data["embedding_level"] == "passage").all()
+    assert (data["embedding_model"] == DEFAULT_MODEL_NAME).all()
+    pca = json.loads(store.get_bytes(data["embedding_pca_uri"].iloc[0]))
+    assert pca["dim"] == 384 and len(pca["components"]) == 3

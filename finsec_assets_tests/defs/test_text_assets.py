@@ -1,0 +1,55 @@
+"""filing_sections and nlp_scores materialized on the sample; bad documents never stop the quarter."""
+
+import hashlib
+
+import duckdb
+import pandas as pd
+
+from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
+from finsec_assets.defs.text.assets import filing_sections, nlp_scores
+from finsec_assets.storage.object_store import ObjectStore
+from finsec_assets.storage.tables import read_table, write_table
+
+from .helpers import check_results, materialize, output_metadata
+
+ASSETS = [company_universe, filing_index, raw_filings, filing_sections, nlp_scores]
+
+
+def test_sections_and_scores_for_a_quarter_and_incremental_rerun(finsec_env, monkeypatch):
+    monkeypatch.setenv("FINSEC_UNIVERSE", "NVDA,WMT,AAPL")
+    assert materialize(ASSETS, selection=[company_universe]).success
+    result = materialize(ASSETS, selection=[filing_index, raw_filings, filing_sections, nlp_scores], partition_key="2023-07-01")
+    assert result.success
+    assert all(check_results(result).values()), check_results(result)
+    con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
+    mdna = con.execute("select accession, n_words from filing_sections where item = 'I-2' order by 1").fetchall()
+    assert [a for a, _ in mdna] == ["0000104169-23-000097", "0000320193-23-000077", "0001045810-23-000175"]
+    assert all(n > 1500 for _, n in mdna)
+    scores = con.execute("select item, n_sentences, readability, sentiment from nlp_scores where item = 'I-2'").fetchall()
+    assert all(n > 50 and 10 < fog < 30 for _, n, fog, _ in scores)  # real sentences, not one per document
+    con.close()
+    again = materialize(ASSETS, selection=[filing_sections], partition_key="2023-07-01")
+    meta = output_metadata(again, "filing_sections")
+    assert meta["parsed"] == 0 and meta["reused_filings"] == 3
+
+
+def test_junk_documents_yield_flags_not_failures(finsec_env, monkeypatch):
+    store = ObjectStore(str(finsec_env / "objects"))
+    good = materialize(ASSETS, selection=[company_universe]).success and materialize(
+        ASSETS, selection=[filing_index, raw_filings], partition_key="2023-07-01")
+    assert good.success
+    raw = read_table(store, "raw_filings", ["2023-07-01"])
+    junk = {"empty": b"", "binary": bytes(range(256)) * 50, "no items": b"<html><body><p>Hello world.</p></body></html>"}
+    rows = []
+    for i, (name, data) in enumerate(junk.items()):
+        uri = store.put_bytes(f"filings/1/junk-{i}.htm", data)
+        rows.append({**raw.iloc[0].to_dict(), "accession": f"0000000001-23-00000{i}", "uri": uri,
+                     "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+    write_table(store, "raw_filings", "2023-07-01", pd.concat([raw, pd.DataFrame(rows)], ignore_index=True))
+    result = materialize(ASSETS, selection=[filing_sections], partition_key="2023-07-01")
+    assert result.success
+    meta = output_metadata(result, "filing_sections")
+    assert "0000000001-23-000000" in meta["warnings"] and "0000000001-23-000001" in meta["warnings"]
+    assert check_results(result)["filing_sections:required_items_present"] is False  # the junk filings lack MD&A
+    sections = read_table(store, "filing_sections", ["2023-07-01"])
+    assert sections["accession"].nunique() == len(raw)  # every real filing still landed
