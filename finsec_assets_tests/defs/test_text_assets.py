@@ -53,3 +53,22 @@ def test_junk_documents_yield_flags_not_failures(finsec_env, monkeypatch):
     assert check_results(result)["filing_sections:required_items_present"] is False  # the junk filings lack MD&A
     sections = read_table(store, "filing_sections", ["2023-07-01"])
     assert sections["accession"].nunique() == len(raw)  # every real filing still landed
+
+
+def test_summaries_keep_document_order_and_both_methods(finsec_env, monkeypatch):
+    from finsec_assets.defs.text.assets import filing_summaries
+
+    monkeypatch.setenv("FINSEC_UNIVERSE", "NVDA")
+    assets = ASSETS + [filing_summaries]
+    assert materialize(assets, selection=[company_universe]).success
+    result = materialize(assets, selection=[filing_index, raw_filings, filing_sections, filing_summaries], partition_key="2023-07-01")
+    assert result.success
+    store = ObjectStore(str(finsec_env / "objects"))
+    summaries = read_table(store, "filing_summaries", ["2023-07-01"])
+    sections = read_table(store, "filing_sections", ["2023-07-01"])
+    assert sorted(summaries["method"]) == ["jaccard", "kmedoids"]
+    mdna = sections.loc[sections["item"] == "I-2", "text"].iloc[0]
+    for summary in summaries["summary"]:
+        first, last = summary.split(". ")[0], summary.split(". ")[-1]
+        assert 0 <= mdna.find(first[:60]) <= mdna.find(last[:60])  # in document order, taken from the MD&A
+        assert 0 < len(summary.split()) < len(mdna.split()) / 4

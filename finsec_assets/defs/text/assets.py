@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ...storage.object_store import ObjectStore
 from ...text import html as html_module
-from ...text import scoring, sections as sections_module
+from ...text import scoring, summarize, sections as sections_module
 from ..common import FinsecResource, figure, png_metadata, previous_partition, quarter_partitions, source_version, table_output
 from . import checks
 
@@ -115,3 +115,46 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, filin
                             "summary": dg.MetadataValue.md(summary.to_markdown()),
                             "items": dg.MetadataValue.md(", ".join(config.items))})
     yield checks.scores_in_range(df)
+
+
+class FilingSummariesConfig(dg.Config):
+    items: list[str] = Field(default=["7", "I-2"], description="Items to summarize (MD&A by default).")
+    methods: list[str] = Field(default=["jaccard", "kmedoids"], description="'jaccard' and/or 'kmedoids'.")
+    jaccard_size: int = Field(default=8, description="Sentences kept by the Jaccard summarizer.")
+    kmedoids_size: int = Field(default=8, description="Clusters (one medoid sentence each) for the k-medoids summarizer.")
+    kmedoids_metric: str = Field(default="cosine", description="euclidean, cosine or dot.")
+    embedding_model: str | None = Field(default=None, description="Sentence-transformers directory for k-medoids; default all-MiniLM-L6-v2.")
+
+
+@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"},
+          code_version=source_version(summarize))
+def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesConfig, filing_sections: pd.DataFrame) -> dg.Output:
+    """JumpStart's two extractive summarizers per section: Jaccard centrality and k-medoids over sentence vectors."""
+    unknown = set(config.methods) - {"jaccard", "kmedoids"}
+    if unknown:
+        raise dg.Failure(f"filing_summaries: unknown methods {sorted(unknown)} (use jaccard, kmedoids)")
+    chosen = filing_sections[filing_sections["item"].isin(config.items) & (filing_sections["n_words"] > 0)]
+    embed = None
+    if "kmedoids" in config.methods and len(chosen):
+        from ...ml.embeddings import load_encoder
+
+        encoder = load_encoder(config.embedding_model)
+        embed = lambda sentences: encoder.embed_documents([[s] for s in sentences]).vectors  # noqa: E731
+    rows = []
+    for rec in chosen.to_dict("records"):
+        for method in config.methods:
+            if method == "jaccard":
+                summary = summarize.jaccard_summary(rec["text"], size=config.jaccard_size)
+            else:
+                summary = summarize.kmedoids_summary(rec["text"], size=config.kmedoids_size, embed=embed,
+                                                     metric=config.kmedoids_metric)
+            rows.append({"accession": rec["accession"], "cik": rec["cik"], "item": rec["item"], "method": method,
+                         "summary": summary, "n_words": len(summary.split()), "source_words": rec["n_words"]})
+    df = pd.DataFrame(rows, columns=["accession", "cik", "item", "method", "summary", "n_words", "source_words"])
+    example = df.iloc[0] if len(df) else None
+    return table_output(df, {
+        "sections": len(chosen), "summaries": len(df),
+        "compression": float(round(df["n_words"].sum() / max(1, df["source_words"].sum()), 4)) if len(df) else 0.0,
+        "example": dg.MetadataValue.md(f"**{example.accession} item {example['item']} ({example.method})**\n\n{example.summary}"
+                                       if example is not None else "none"),
+    })
