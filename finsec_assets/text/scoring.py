@@ -102,9 +102,9 @@ FLAG_NO_SENTENCES = "no_sentences"
 FLAG_NOT_ENGLISH = "not_english"
 WORDLIST_DIR = Path(__file__).resolve().parents[1] / "data" / "wordlists"
 
-_RESERVED_NAMES = frozenset(SCORE_NAMES[8:] + COUNT_KEYS)
+# Computed scores, counts and the nlp_scores table's key columns.
+_RESERVED_NAMES = frozenset(SCORE_NAMES[8:] + COUNT_KEYS + ("accession", "item", "cik", "form"))
 _WORD = re.compile(r"[a-z]+")
-_LIST_ENTRY = re.compile(r"[a-z]+")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _REAL_ENDING = re.compile(r"[.!?;:][\"'”’)\]]*$")
 _TOKEN_WITH_LETTERS = re.compile(r"[^\sA-Za-z]*[A-Za-z]\S*")
@@ -172,7 +172,7 @@ def _resolve_word_lists(word_lists: Mapping[str, object] | None) -> tuple[tuple[
             if not isinstance(entry, str):
                 raise TypeError(f"word list {name!r}: entry {entry!r} is not a str")
             word = entry.strip().lower()
-            if not _LIST_ENTRY.fullmatch(word):
+            if not _WORD.fullmatch(word):
                 raise ValueError(
                     f"word list {name!r}: entry {entry!r} is not a single word of letters a-z "
                     "(documents are tokenized into runs of letters, so it could never match)"
@@ -627,6 +627,9 @@ def score_text(
 # --------------------------------------------------------------------------- many documents
 
 _worker_scorer: TextScorer | None = None
+# Below these, starting worker processes costs more than it saves.
+_PARALLEL_MIN_DOCS = 16
+_PARALLEL_MIN_CHARS = 1_000_000
 
 
 def _init_worker(key: _ScorerKey) -> None:
@@ -675,7 +678,7 @@ def score_texts(
     processes = min(processes, len(texts))
     key = _scorer_key(word_lists, matching)
     total_chars = sum(map(len, texts))
-    if processes <= 1 or len(texts) < 16 or total_chars < 1_000_000:
+    if processes <= 1 or len(texts) < _PARALLEL_MIN_DOCS or total_chars < _PARALLEL_MIN_CHARS:
         scorer = _scorer_for(key)
         return [scorer.score(text, with_counts=with_counts) for text in texts]
     # Loading NLTK, the CMU dictionary and the lexicons takes seconds: do it once

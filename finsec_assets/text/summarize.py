@@ -22,6 +22,7 @@ repeated verbatim (boilerplate) is selected at most once.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -40,6 +41,8 @@ __all__ = [
 
 METRICS = ("euclidean", "cosine", "dot")
 _ROW_BLOCK = 512
+_FLOAT32_ABOVE = 2000
+_WORD = re.compile(r"[a-z]+")
 
 
 def summary_candidates(text: str) -> list[str]:
@@ -57,11 +60,8 @@ def _stop_words() -> frozenset[str]:
 
 
 def _stem_sets(sentences: Sequence[str]) -> list[frozenset[str]]:
-    import re
-
     stop = _stop_words()
-    word = re.compile(r"[a-z]+")
-    return [frozenset(stem_word(w) for w in word.findall(s.lower()) if w not in stop) for s in sentences]
+    return [frozenset(stem_word(w) for w in _WORD.findall(s.lower()) if w not in stop) for s in sentences]
 
 
 def jaccard_scores(sentences: Sequence[str]) -> np.ndarray:
@@ -195,7 +195,10 @@ def kmedoids(points: np.ndarray, k: int, metric: str = "euclidean", max_iter: in
     (dissimilarity -a.b; the same ranking as cosine for unit-length vectors).
     Deterministic: ties go to the lowest index. Returned sorted ascending.
     """
-    points = np.asarray(points, dtype=np.float64)
+    points = np.asarray(points)
+    if points.ndim == 2:
+        # Beyond a few thousand sentences the n x n matrix dominates memory: halve it.
+        points = points.astype(np.float32 if points.shape[0] > _FLOAT32_ABOVE else np.float64)
     if points.ndim != 2:
         raise ValueError(f"points must be a 2-D array (n, dim), got shape {points.shape}")
     if not np.isfinite(points).all():
@@ -263,7 +266,8 @@ def kmedoids_summary(
     distinct = list(dict.fromkeys(sentences))  # first occurrence of each, in order
     if len(distinct) <= size:
         return " ".join(distinct)
-    vectors = np.asarray(embed(distinct))
+    vectors = embed(distinct)
+    vectors = np.asarray(vectors.toarray() if hasattr(vectors, "toarray") else vectors)  # scipy.sparse too
     if vectors.ndim != 2 or vectors.shape[0] != len(distinct):
         raise ValueError(
             f"embed returned shape {vectors.shape} for {len(distinct)} sentences; expected ({len(distinct)}, dim)"

@@ -223,11 +223,22 @@ def test_score_texts_keeps_order_and_matches_score_text(filing_texts):
     assert _same(got, expected)
 
 
-def test_score_texts_in_worker_processes_matches_one_process(filing_texts):
-    # >= 16 documents and >= 1 MB of text: the multi-process path.
-    texts = [filing_texts[i % 3][i * 97 :] for i in range(18)]
-    assert sum(map(len, texts)) > 1_000_000
-    assert _same(score_texts(texts, processes=2), [score_text(t) for t in texts])
+def test_score_texts_in_worker_processes_matches_one_process(filing_texts, monkeypatch):
+    from finsec_assets.text import scoring
+
+    pools = []
+
+    class CountingPool(scoring.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs["max_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(scoring, "_PARALLEL_MIN_DOCS", 2)
+    monkeypatch.setattr(scoring, "_PARALLEL_MIN_CHARS", 0)
+    texts = [filing_texts[i % 3][i * 997 : i * 997 + 20_000] for i in range(6)]
+    assert _same(score_texts(texts, processes=2, with_counts=True), [score_text(t, with_counts=True) for t in texts])
+    assert pools == [2]
 
 
 def test_score_texts_bad_input():

@@ -32,6 +32,9 @@ def test_plain_sentences_split_on_terminal_punctuation():
         "Under the sub-caption \"II. Certain Other Matters\" we describe them.",
         "Senior notes due 2030, Series No. 4, were issued at par.",
         "John J. Smith, our Chief Executive Officer, signed the report.",
+        "A weaker U.S. Dollar reduces costs of our non-U.S. Dollar subsidiaries.",
+        "Total NIKE, Inc. EBIT and EBIT Margin are non-GAAP measures.",
+        "As described in Item 1. Business, the Company is subject to many laws.",
     ],
 )
 def test_abbreviations_and_references_do_not_end_sentences(text):
@@ -60,6 +63,10 @@ def test_abbreviations_and_references_do_not_end_sentences(text):
         (
             "Sales rose (see Note 3.) Margins fell.",
             ["Sales rose (see Note 3.)", "Margins fell."],
+        ),
+        (
+            "See additional information in Note 15. 3M's revenue was also updated.",
+            ["See additional information in Note 15.", "3M's revenue was also updated."],
         ),
         (
             "Growth continued... eCommerce sales rose 20%.",

@@ -60,7 +60,9 @@ SHARE_COLUMNS = ["positive", "negative", "certainty", "uncertainty", "risk", "sa
 
 def scores_in_range(scores: pd.DataFrame) -> dg.AssetCheckResult:
     problems = []
-    scored = scores[~scores["flags"].map(lambda f: "not_scored" in (f or []))] if "flags" in scores else scores
+    # Sections with no words or no real sentence carry readability NaN by design (and a flag saying so).
+    unscorable = scores["flags"].map(lambda f: bool({"no_words", "no_sentences"} & set(f if f is not None else [])))
+    scored = scores[~unscorable]
     for col in SHARE_COLUMNS:
         bad = scored[(scored[col] < 0) | (scored[col] > 1)]
         problems += [f"{r.accession} {r.item}: {col}={getattr(r, col)}" for r in bad.itertuples()]
