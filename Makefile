@@ -10,9 +10,23 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: install demo test dev bench clean-data
+.PHONY: install system-deps demo test dev bench clean-data
 
 install: $(STAMP)
+
+# Test-only system tools: docker-compose (validates docker/docker-compose.yml; no engine needed) and
+# Debian's Chromium + ChromeDriver (the UI test). Installed when missing and we are root; else those tests skip.
+SYSTEM_PACKAGES := docker-compose chromium chromium-driver
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
+	    echo "warning: could not install$$missing; the tests that need them will skip"; \
+	  else echo "note:$$missing not installed (needs root); the tests that need them will skip"; fi; \
+	fi
 
 # torch is pinned in the same command as everything that depends on it (CPU wheel on this disk).
 $(STAMP): pyproject.toml requirements.lock
@@ -25,8 +39,8 @@ demo: install
 	mkdir -p "$(DAGSTER_HOME)" "$(FINSEC_HOME)"
 	$(BIN)/python -m finsec_assets.demo
 
-test: install
-	$(BIN)/python -m pytest -q finsec_assets_tests
+test: install system-deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q finsec_assets_tests
 
 dev: install
 	mkdir -p "$(DAGSTER_HOME)"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 import weakref
 from collections.abc import Mapping
 
@@ -145,7 +146,9 @@ class WatchedCeleryExecutor(CeleryExecutor):
 
 
 def _submit_watched_task(app, plan_context, step, queue, priority, known_state):
-    result = _submit_task(app, plan_context, step, queue, priority, known_state)
+    with warnings.catch_warnings():  # dagster-celery re-declares its task on every submit; Celery 5.7 warns each time
+        warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
+        result = _submit_task(app, plan_context, step, queue, priority, known_state)
     return WatchedResult(result, WorkerWatch.for_app(app, plan_context.executor.worker_lost_seconds),
                          plan_context, step, queue, known_state)
 
@@ -196,6 +199,7 @@ class WatchedResult:
         self._queue = queue
         self._known_state = known_state
         self._lost_message: str | None = None
+        self._started_at: float | None = None
 
     def ready(self) -> bool:
         if self._lost_message is not None:
@@ -205,11 +209,15 @@ class WatchedResult:
             return True
         if state != STARTED:
             return False  # still queued: waiting for a worker on the queue is not a failure
-        info = self._result.info if isinstance(self._result.info, dict) else {}
-        worker = info.get("hostname")
+        info = self._result.info
+        worker = info.get("hostname") if isinstance(info, dict) else None
         if not worker:
             return False
-        silent = self._watch.silent_for(worker)
+        if self._started_at is None:
+            self._started_at = time.monotonic()
+        # Silence counts from this step's start at the latest: a worker that died and came back under the same
+        # name (a restarted container) is judged afresh for the step it now runs.
+        silent = min(self._watch.silent_for(worker), time.monotonic() - self._started_at)
         if silent >= self._watch.lost_after_seconds:
             self._lost_message = (
                 f'Celery worker {worker} (pid {info.get("pid")}, queue "{self._queue}") stopped answering '

@@ -49,7 +49,10 @@ def redis_url():
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    """A fresh Postgres database for Dagster's storage (trust auth as user postgres), dropped afterwards."""
+    """A fresh Postgres database for Dagster's storage (trust auth as user postgres), dropped afterwards.
+
+    The +psycopg2 scheme: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which is not installed.
+    """
     if not reachable(PG_HOST, PG_PORT):
         yield None
         return
@@ -63,7 +66,7 @@ def postgres_url():
         return
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
 

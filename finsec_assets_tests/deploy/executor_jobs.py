@@ -1,4 +1,4 @@
-"""Tiny assets for the Celery tests: a plain one and two GPU-tagged ones that record which worker ran them.
+"""Tiny assets for the executor tests: a plain one and GPU-tagged ones that record where and when they ran.
 
 Workers import this module by name (the job's code pointer), so it lives beside the tests, not in the package.
 Jobs are built on call: the executor is read from FINSEC_EXECUTOR at that moment, in the run and in each worker.
@@ -20,7 +20,8 @@ def _where() -> dict:
 
     request = current_task.request if current_task else None
     delivery = (request.delivery_info or {}) if request else {}
-    return {"celery_worker": request.hostname if request else "", "routing_key": delivery.get("routing_key") or "",
+    # On a Redis broker the delivered routing key is the name of the queue the task came from.
+    return {"celery_worker": request.hostname if request else "", "celery_queue": delivery.get("routing_key") or "",
             "pid": os.getpid()}
 
 
@@ -37,9 +38,10 @@ def gpu_table(plain_table: pd.DataFrame) -> dg.Output:
 
 
 @dg.asset(op_tags=GPU_OP_TAGS, pool=GPU_POOL)
-def slow_gpu_table(plain_table: pd.DataFrame) -> dg.Output:
-    """First attempt: says it started, then works far longer than the test waits; a retry finishes at once."""
-    started = Path(os.environ["FINSEC_TEST_STARTED_MARKER"])
+def slow_gpu_table(context: dg.AssetExecutionContext, plain_table: pd.DataFrame) -> dg.Output:
+    """First attempt: says it started (and where), then works far longer than the test waits; a retry finishes at once."""
+    run = context.run
+    started = Path(os.environ["FINSEC_TEST_STARTED_DIR"]) / f"{run.root_run_id or run.run_id}.started"
     first_attempt = not started.exists()
     started.write_text(str(os.getpid()))
     if first_attempt:
@@ -47,29 +49,50 @@ def slow_gpu_table(plain_table: pd.DataFrame) -> dg.Output:
     return dg.Output(plain_table, metadata=_where())
 
 
+def _timed_gpu_step() -> dg.Output:
+    start = time.time()
+    time.sleep(3)
+    return dg.Output(pd.DataFrame({"pid": [os.getpid()]}), metadata={"start": start, "end": time.time()})
+
+
+@dg.asset(op_tags=GPU_OP_TAGS, pool=GPU_POOL)
+def gpu_step_a() -> dg.Output:
+    return _timed_gpu_step()
+
+
+@dg.asset(op_tags=GPU_OP_TAGS, pool=GPU_POOL)
+def gpu_step_b() -> dg.Output:
+    return _timed_gpu_step()
+
+
 def _defs() -> dg.Definitions:
     finsec = FinsecResource()
     return dg.Definitions(
-        assets=[plain_table, gpu_table, slow_gpu_table],
+        assets=[plain_table, gpu_table, slow_gpu_table, gpu_step_a, gpu_step_b],
         jobs=[dg.define_asset_job("routed", selection=["plain_table", "gpu_table"]),
-              dg.define_asset_job("killed", selection=["plain_table", "slow_gpu_table"])],
+              dg.define_asset_job("killed", selection=["plain_table", "slow_gpu_table"]),
+              dg.define_asset_job("two_gpu_steps", selection=["gpu_step_a", "gpu_step_b"])],
         resources={"finsec": finsec, "io_manager": ParquetTableIOManager(finsec=finsec)},
         executor=run_executor(),
     )
 
 
 def routed_job() -> dg.JobDefinition:
-    return _defs().get_job_def("routed")
+    return _defs().resolve_job_def("routed")
 
 
 def killed_job() -> dg.JobDefinition:
-    return _defs().get_job_def("killed")
+    return _defs().resolve_job_def("killed")
+
+
+def two_gpu_steps_job() -> dg.JobDefinition:
+    return _defs().resolve_job_def("two_gpu_steps")
 
 
 if __name__ == "__main__":  # the test runs the "killed" job in a child process it can bound and kill
     import sys
 
-    from finsec_assets_tests.deploy.celery_jobs import killed_job as importable_killed_job  # a module code pointer
+    from finsec_assets_tests.deploy.executor_jobs import killed_job as importable_killed_job  # a module code pointer
 
     with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(dg.reconstructable(importable_killed_job), instance=instance,
