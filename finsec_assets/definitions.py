@@ -6,16 +6,20 @@ from .defs import common, executors, jobs
 from .defs.edgar import assets as edgar_assets
 from .defs.edgar import schedules as edgar_schedules
 from .defs.edgar import sensors as edgar_sensors
+from .defs.credit import assets as credit_assets
+from .defs.embeddings import assets as embeddings_assets
+from .defs.embeddings import checks as embeddings_checks
 from .defs.text import assets as text_assets
 
-ASSET_MODULES = [edgar_assets, text_assets]
+ASSET_MODULES = [edgar_assets, text_assets, embeddings_assets, credit_assets]
+CHECK_MODULES = [*ASSET_MODULES, embeddings_checks]
 
 all_assets = dg.load_assets_from_modules(ASSET_MODULES)
 all_jobs = jobs.build_jobs(all_assets)
 
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+    asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
     jobs=all_jobs,
     schedules=[edgar_schedules.edgar_daily_refresh]
     + ([edgar_schedules.weekly_model_refresh] if any(j.name == jobs.CORPUS_REFRESH for j in all_jobs) else []),

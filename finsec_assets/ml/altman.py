@@ -70,16 +70,18 @@ TAG_FALLBACKS: dict[str, tuple[str, ...]] = {
                             "unclassified balance sheet: sum of payables, accrued liabilities, taxes payable, "
                             "short-term borrowings and current debt (flag approx:working_capital)"),
     "total_liabilities": ("Liabilities",
-                          "LiabilitiesAndStockholdersEquity - StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest",
+                          "LiabilitiesAndStockholdersEquity - "
+                          "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest",
                           "LiabilitiesAndStockholdersEquity - StockholdersEquity - MinorityInterest",
                           "LiabilitiesAndStockholdersEquity - StockholdersEquity (flag tl_includes_minority_interest "
                           "when the company reports a non-controlling interest elsewhere)"),
     "retained_earnings": ("RetainedEarningsAccumulatedDeficit",),
     "ebit": ("OperatingIncomeLoss",
-             "pre-tax income (IncomeLossFromContinuingOperationsBeforeIncomeTaxesExtraordinaryItemsNoncontrollingInterest | "
-             "...MinorityInterestAndIncomeLossFromEquityMethodInvestments | IncomeLossFromContinuingOperationsBeforeIncomeTaxesDomestic+Foreign) "
-             "+ interest expense (InterestExpense | InterestExpenseNonoperating | InterestExpenseDebt | -InterestIncomeExpenseNet | "
-             "-InterestIncomeExpenseNonoperatingNet) (flag ebit_from_pretax_income)"),
+             "pre-tax income (IncomeLossFromContinuingOperationsBeforeIncomeTaxes"
+             "ExtraordinaryItemsNoncontrollingInterest | ...MinorityInterestAndIncomeLossFromEquityMethodInvestments"
+             " | ...Domestic + ...Foreign) + interest expense (InterestExpense | InterestExpenseNonoperating | "
+             "InterestExpenseDebt | -InterestIncomeExpenseNet | -InterestIncomeExpenseNonoperatingNet) "
+             "(flag ebit_from_pretax_income; ebit_without_interest when no interest tag)"),
     "net_sales": ("Revenues", "RevenueFromContractWithCustomerExcludingAssessedTax",
                   "RevenueFromContractWithCustomerIncludingAssessedTax", "SalesRevenueNet", "SalesRevenueGoodsNet",
                   "SalesRevenueServicesNet", "RevenuesNetOfInterestExpense"),
@@ -244,31 +246,31 @@ class _Facts:
     """Look-ups of one company's facts by tag, period end and (preferably) the reporting accession."""
 
     def __init__(self, facts: pd.DataFrame):
-        self.by_tag = {tag: g for tag, g in facts.groupby("tag", sort=False)}
+        # (tag, end) -> [(filed, accn, val, is_instant, is_annual)], earliest filed first
+        self.index: dict[tuple[str, pd.Timestamp], list[tuple]] = {}
+        days = (facts["end"] - facts["start"]).dt.days
+        ordered = facts.assign(instant=facts["start"].isna(), annual=days.between(340, 380)).sort_values("filed")
+        for tag, end, filed, accn, val, instant, annual in zip(
+                ordered["tag"], ordered["end"], ordered["filed"], ordered["accn"], ordered["val"], ordered["instant"],
+                ordered["annual"]):
+            self.index.setdefault((tag, end), []).append((filed, accn, float(val), bool(instant), bool(annual)))
         # A company that never reports a non-controlling interest has none to subtract.
-        self.reports_minority_interest = bool({"MinorityInterest",
-                                               "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest"}
-                                              & set(self.by_tag))
+        tags = set(facts["tag"])
+        self.reports_minority_interest = bool(
+            {"MinorityInterest", "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest"} & tags)
 
-    def _pick(self, g: pd.DataFrame, accn: str) -> float | None:
-        if g.empty:
+    def _get(self, tag: str, end: pd.Timestamp, accn: str, slot: int) -> float | None:
+        found = [f for f in self.index.get((tag, end), ()) if f[slot]]
+        if not found:
             return None
-        own = g[g["accn"] == accn]
-        g = own if len(own) else g.sort_values("filed")  # otherwise as first reported for that period
-        return float(g["val"].iloc[0])
+        own = [f for f in found if f[1] == accn]
+        return (own or found)[0][2]  # the 10-K's own value, else as first reported for that period
 
     def instant(self, tag: str, end: pd.Timestamp, accn: str) -> float | None:
-        g = self.by_tag.get(tag)
-        if g is None:
-            return None
-        return self._pick(g[(g["end"] == end) & g["start"].isna()], accn)
+        return self._get(tag, end, accn, 3)
 
     def annual(self, tag: str, end: pd.Timestamp, accn: str) -> float | None:
-        g = self.by_tag.get(tag)
-        if g is None:
-            return None
-        days = (g["end"] - g["start"]).dt.days
-        return self._pick(g[(g["end"] == end) & days.between(340, 380)], accn)
+        return self._get(tag, end, accn, 4)
 
     def first(self, kind: str, tags: Sequence[str], end, accn) -> tuple[float | None, str | None]:
         get = self.instant if kind == "instant" else self.annual
@@ -351,11 +353,12 @@ def altman_inputs_from_facts(company_facts: dict, *, sales_coefficient: float = 
         tl, tl_tag = f.first("instant", ("Liabilities",), end, accn)
         if tl is None:
             lse, _ = f.first("instant", ("LiabilitiesAndStockholdersEquity",), end, accn)
-            eq_all, _ = f.first("instant", ("StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest",), end, accn)
+            eq_all, _ = f.first("instant", TAG_FALLBACKS["book_equity"][1:], end, accn)
             eq, _ = f.first("instant", ("StockholdersEquity",), end, accn)
             nci, _ = f.first("instant", ("MinorityInterest",), end, accn)
             if lse is not None and eq_all is not None:
-                tl, tl_tag = lse - eq_all, "LiabilitiesAndStockholdersEquity-StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest"
+                tl = lse - eq_all
+                tl_tag = "LiabilitiesAndStockholdersEquity-StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest"
             elif lse is not None and eq is not None and nci is not None:
                 tl, tl_tag = lse - eq - nci, "LiabilitiesAndStockholdersEquity-StockholdersEquity-MinorityInterest"
             elif lse is not None and eq is not None:
@@ -589,7 +592,9 @@ def simulate_financials(n: int, seed: int = 42, *, anchors: AltmanAnchors | dict
 # Text units and the rank join
 # ================================================================================================================
 def text_rank(scores: pd.DataFrame, *, replicate_negative_sign_bug: bool = False) -> pd.Series:
-    """JumpStart's text rank: (positive + polarity + safe + sentiment + certainty) - (fraud + litigious + negative + uncertainty + risk).
+    """JumpStart's text rank of a text unit from its NLP scores.
+
+    rank = (positive + polarity + safe + sentiment + certainty) - (fraud + litigious + negative + uncertainty + risk).
 
     ``replicate_negative_sign_bug=True`` reproduces their notebook, which negated
     ``negative`` before subtracting it, so negative language raised the rank.

@@ -2,12 +2,12 @@
 bundled XBRL company facts: altman_inputs -> synthetic_altman_financials -> tabtext_dataset -> rating_models ->
 rating_model_metrics -> rating_predictions."""
 
+import functools
 import json
 
 import dagster as dg
 import numpy as np
 import pandas as pd
-import pytest
 
 from finsec_assets.defs.common import FinsecResource
 from finsec_assets.defs.credit.assets import (altman_inputs, rating_model_metrics, rating_models, rating_predictions,
@@ -53,12 +53,12 @@ def mdna_text(seed: int, sentences: int = 300) -> str:
     return " ".join(out)
 
 
-def store_upstream(home) -> None:
-    store = FinsecResource().object_store()
+@functools.lru_cache(maxsize=1)
+def upstream_tables() -> dict[str, pd.DataFrame]:
+    """company_universe, one quarter of filing_sections, nlp_scores of its MD&As, and 8-d pooled_embeddings."""
     universe = pd.DataFrame({"cik": [104169, 320193, 1318605, 354950], "ticker": ["WMT", "AAPL", "TSLA", "HD"],
                              "name": ["Walmart", "Apple", "Tesla", "Home Depot"], "sic": [5331, 3571, 3711, 5211],
                              "industry_code": ["G", "D", "D", "G"]})
-    write_table(store, "company_universe", None, universe)
     rows = []
     for i, (acc, cik, form, date) in enumerate(FILINGS):
         item = "7" if form == "10-K" else "I-2"
@@ -67,15 +67,18 @@ def store_upstream(home) -> None:
             rows.append({"accession": acc, "cik": cik, "form": form, "filing_date": date, "item": it, "title": it,
                          "text": body, "n_chars": len(body), "n_words": len(body.split()), "flags": []})
     sections = pd.DataFrame(rows)
-    write_table(store, "filing_sections", QUARTER, sections)
     mdna = sections[sections["item"].isin(["7", "I-2"])].reset_index(drop=True)
+    keys = mdna[["accession", "cik", "form", "filing_date", "item"]]
     scores = pd.DataFrame(score_texts(mdna["text"].tolist(), with_counts=True)).drop(columns=["flags"])
-    write_table(store, "nlp_scores", QUARTER, pd.concat([mdna[["accession", "cik", "form", "filing_date", "item"]],
-                                                         scores], axis=1))
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(len(mdna), 8)).astype(np.float32)
-    write_table(store, "pooled_embeddings", QUARTER, mdna[["accession", "cik", "form", "filing_date", "item"]].assign(
-        model=DEFAULT_MODEL_NAME, dim=8, embedding=list(vectors)))
+    vectors = np.random.default_rng(0).normal(size=(len(mdna), 8)).astype(np.float32)
+    return {"company_universe": universe, "filing_sections": sections, "nlp_scores": pd.concat([keys, scores], axis=1),
+            "pooled_embeddings": keys.assign(model=DEFAULT_MODEL_NAME, dim=8, embedding=list(vectors))}
+
+
+def store_upstream() -> None:
+    store = FinsecResource().object_store()
+    for asset, df in upstream_tables().items():
+        write_table(store, asset, None if asset == "company_universe" else QUARTER, df)
 
 
 def run(selection, run_config=None):
@@ -88,7 +91,7 @@ SYNTHETIC = {"passage_words": 100, "passage_stride_words": 100, "min_mdnas": 300
 
 
 def test_credit_graph_end_to_end(finsec_env):
-    store_upstream(finsec_env)
+    store_upstream()
     store = FinsecResource().object_store()
 
     result = run([altman_inputs])
@@ -113,11 +116,15 @@ def test_credit_graph_end_to_end(finsec_env):
     assert (firms["industry_code"] == firms["cik"].map(universe)).all()  # each firm inherits its filing's industry
     assert "rating_shares_like_jumpstart" in str(check_results(result))
 
+    broken = firms.copy()
+    broken.loc[5, "EBIT"] = np.nan  # a NaN ratio: the firm is excluded, counted and reported
+    write_table(store, "synthetic_altman_financials", None, broken)
     result = run([tabtext_dataset], {"ops": {"tabtext_dataset": {"config": {"embed_passages": False,
                                                                            "embedding_components": 4}}}})
     assert result.success and all(check_results(result).values()), check_results(result)
+    assert output_metadata(result, "tabtext_dataset")["excluded_nan_features"] == 1
     data = read_table(store, "tabtext_dataset", [None])
-    assert len(data) == len(firms)
+    assert len(data) == len(firms) - 1 and broken.loc[5, "firm"] not in set(data["firm"])
     assert {"A", "B", "C", "D", "E", "altman_z", *SCORE_NAMES, "emb_0", "emb_3", "rating", "investment_grade",
             "accession", "item", "passage", "industry_code"} <= set(data.columns)
     assert (data["embedding_level"] == "filing").all()
@@ -154,13 +161,12 @@ def test_credit_graph_end_to_end(finsec_env):
 
 
 def test_synthetic_financials_refuses_more_firms_than_text_units(finsec_env):
-    store_upstream(finsec_env)
+    store_upstream()
     result = run([synthetic_altman_financials],
                  {"ops": {"synthetic_altman_financials": {"config": {**SYNTHETIC, "n_firms": 5000}}}})
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "n_firms=5000 but the corpus gives only" in failure.message or "n_firms=5000" in str(
-        failure.event_specific_data.error)
+    assert "n_firms=5000 but the corpus gives only" in str(failure.event_specific_data.error)
     bad_anchor = run([synthetic_altman_financials],
                      {"ops": {"synthetic_altman_financials": {"config": {**SYNTHETIC, "anchors": {"ebit": -1.0}}}}})
     assert not bad_anchor.success
@@ -168,9 +174,8 @@ def test_synthetic_financials_refuses_more_firms_than_text_units(finsec_env):
     assert "anchors.ebit" in str(failure.event_specific_data.error)
 
 
-@pytest.mark.parametrize("embed_passages", [True])
-def test_passages_get_their_own_embedding(finsec_env, embed_passages):
-    store_upstream(finsec_env)
+def test_passages_get_their_own_embedding(finsec_env):
+    store_upstream()
     store = FinsecResource().object_store()
     config = {**SYNTHETIC, "n_firms": 24, "passage_words": 200, "passage_stride_words": 200}
     assert run([synthetic_altman_financials], {"ops": {"synthetic_altman_financials": {"config": config}}}).success

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 from pathlib import Path
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 
 from finsec_assets.ml import altman
-from finsec_assets.ml.altman import (RATINGS, AltmanAnchors, accounting_identity_violations, altman_inputs_from_facts,
+from finsec_assets.ml.altman import (RATINGS, accounting_identity_violations, altman_inputs_from_facts,
                                      altman_ratios, altman_z, altman_z_double_prime, rank_join, rate_scaled_z,
                                      simulate_financials, split_passages, text_rank, text_units, z_double_prime_zone,
                                      z_zone)

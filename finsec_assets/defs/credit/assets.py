@@ -87,7 +87,8 @@ def altman_inputs(context: dg.AssetExecutionContext, finsec: FinsecResource, com
     ax.legend(fontsize=7, ncol=3)
     yield table_output(df, {
         "companies": int(df["cik"].nunique()), "fiscal_years": len(df),
-        "companies_without_facts": _md_list(without), "without_public_float": int(df["flags"].str.contains("mve_missing").sum()),
+        "companies_without_facts": _md_list(without),
+        "without_public_float": int(df["flags"].str.contains("mve_missing").sum()),
         "flags": _md_table(flag_counts.to_frame("fiscal_years")),
         "latest_year": _md_table(latest[["fiscal_year", "period_end", "altman_z", "zone", "altman_z_double_prime",
                                          "zone_double_prime", "flags"]].round(3)),
@@ -107,11 +108,15 @@ class SyntheticFinancialsConfig(dg.Config):
     seed: int = Field(default=42, description="Seed of the generator (and of the unit sample when n_firms < units).")
     z_noise: float = Field(default=0.5, description="Standard deviation of the noise added to Z before rating.")
     perturbation: float = Field(default=0.3, description="Each input is scaled by 1 + perturbation * (U(0,1) - 0.5).")
-    anchors: dict[str, float] = Field(default={}, description="Overrides of the FRED 2021Q1 anchors, e.g. {'price_to_book': 3.5}.")
-    min_mdnas: int = Field(default=300, description="Fewer whole MD&As than this (or than n_firms): MD&A passages are the text units.")
+    anchors: dict[str, float] = Field(default={},
+                                      description="Overrides of the FRED 2021Q1 anchors, e.g. {'price_to_book': 3.5}.")
+    min_mdnas: int = Field(default=300, description="Fewer whole MD&As than this (or than n_firms): MD&A passages "
+                                                    "are the text units.")
     passage_words: int = Field(default=500, description="Passage window in words (sentence-aligned).")
-    passage_stride_words: int = Field(default=250, description="A passage starts every this many words (< window: overlapping).")
-    replicate_negative_sign_bug: bool = Field(default=False, description="Rank text as JumpStart's notebook did (negative words raise the rank).")
+    passage_stride_words: int = Field(default=250, description="A passage starts every this many words "
+                                                               "(< window: overlapping).")
+    replicate_negative_sign_bug: bool = Field(default=False, description="Rank text as JumpStart's notebook did "
+                                                                         "(negative words raise the rank).")
 
 
 def _scored_units(units: pd.DataFrame, kind: str, nlp_scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -210,10 +215,10 @@ def synthetic_altman_financials(context: dg.AssetExecutionContext, config: Synth
 # ================================================================================================================
 class TabTextConfig(dg.Config):
     embedding_components: int = Field(default=16, description="PCA components kept of the pooled embedding (0: none).")
-    embed_passages: bool = Field(default=True, description="Passage units get their own pooled embedding (same encoder); "
-                                                            "False: they inherit their MD&A's vector from pooled_embeddings.")
-    embedding_model: str | None = Field(default=None, description="Encoder for passages and the pooled_embeddings rows to "
-                                                                  "use; None: all-MiniLM-L6-v2 (pooled_embeddings' default).")
+    embed_passages: bool = Field(default=True, description="Passage units get their own pooled embedding (same "
+                                 "encoder); False: they inherit their MD&A's vector from pooled_embeddings.")
+    embedding_model: str | None = Field(default=None, description="Encoder for passages and the pooled_embeddings rows "
+                                        "to use; None: all-MiniLM-L6-v2 (pooled_embeddings' default).")
     seed: int = 42
 
 
