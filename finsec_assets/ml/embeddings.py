@@ -67,7 +67,7 @@ _DTYPES = ("float32", "float16", "bfloat16")
 # Models whose position ids start after the padding index (RoBERTa family): usable positions = max - pad - 1.
 _OFFSET_POSITION_MODELS = frozenset({"roberta", "xlm-roberta", "camembert", "data2vec-text", "xmod", "longformer"})
 # Batch shape per device: most sentences per batch, most padded tokens per batch, sentences tokenized per chunk.
-_CPU_BATCH = (128, 8192, 2048)
+_CPU_BATCH = (64, 8192, 2048)
 _CUDA_BATCH = (1024, 131072, 8192)
 
 

@@ -45,10 +45,23 @@ def _array_casts(schema: pa.Schema | None) -> str:
     return f" REPLACE ({', '.join(casts)})" if casts else ""
 
 
+def _stored_schema_fields(store: ObjectStore, asset: str) -> list[pa.Field]:
+    """Fixed-size list fields of every stored partition (an empty quarter must not drop a FLOAT[dim] cast)."""
+    import pyarrow.parquet as pq
+
+    fields = {}
+    for path in sorted(store.local_path(f"{TABLES_PREFIX}/{asset}").glob("*.parquet")):
+        for f in pq.read_schema(path):
+            if pa.types.is_fixed_size_list(f.type):
+                fields.setdefault(f.name, f)
+    return list(fields.values())
+
+
 def refresh_catalog_entry(warehouse: Path, store: ObjectStore, asset: str, schema: pa.Schema | None = None) -> str:
     """Make ``select * from <asset>`` show every stored partition; returns the SQL kind."""
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if store.is_local:
+        schema = pa.schema(_stored_schema_fields(store, asset))
         glob = (store.local_path(f"{TABLES_PREFIX}/{asset}") / "*.parquet").as_posix().replace("'", "''")
         sql = (
             f"CREATE OR REPLACE VIEW {quote_ident(asset)} AS SELECT *{_array_casts(schema)} "

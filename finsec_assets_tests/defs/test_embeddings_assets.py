@@ -97,6 +97,12 @@ def test_two_quarters_land_in_duckdb_with_metadata_and_reruns_reuse(store, finse
     assert meta["reused"] == 6 and meta["embedded"] == 0
     assert all(check_results(again).values())
 
+    write_table(store, "filing_sections", "2024-01-01", sections("2024-01-01", "2024-02-01").iloc[:0])
+    quiet = run("2024-01-01")  # a quarter with no filings: an empty table, not an error
+    assert quiet.success, failure_message(quiet)
+    meta = output_metadata(quiet, "pooled_embeddings")
+    assert meta["sections"] == 0 and "projection" not in meta and meta["mdna_filings_judged"] == 6
+
 
 def test_models_that_do_not_exist_or_do_not_match_the_stored_dim_fail(store, tmp_path):
     import torch

@@ -70,7 +70,6 @@ def tiny_gptj(vocab=96, positions=64, seed=0):
     torch.manual_seed(seed)
     config = GPTJConfig(vocab_size=vocab, n_positions=positions, n_embd=32, n_layer=1, n_head=2, rotary_dim=8,
                         bos_token_id=0, eos_token_id=0, pad_token_id=0)
-    config.loss_type = "ForCausalLM"
     return GPTJForCausalLM(config)
 
 

@@ -58,3 +58,15 @@ def test_tables_partitions_and_catalog(store, tmp_path):
 def test_table_write_rejects_non_dataframes(store):
     with pytest.raises(TypeError, match="asset 'x'.*DataFrame"):
         write_table(store, "x", None, [1, 2])
+
+
+def test_empty_partition_keeps_the_vector_type(tmp_path):
+    store = ObjectStore(str(tmp_path / "objects"))
+    df = pd.DataFrame({"accession": ["a"], "vec": [np.ones(3, np.float32)]})
+    _, t1, _ = write_table(store, "emb", "2024-01-01", df)
+    _, t2, _ = write_table(store, "emb", "2024-04-01", pd.DataFrame({"accession": pd.Series([], dtype=str),
+                                                                       "vec": pd.Series([], dtype=object)}))
+    wh = tmp_path / "warehouse.duckdb"
+    refresh_catalog_entry(wh, store, "emb", t2.schema)  # the last write is the empty quarter
+    out = query(wh, "select array_cosine_similarity(vec, vec) c from emb")
+    assert out["c"][0] == pytest.approx(1.0)

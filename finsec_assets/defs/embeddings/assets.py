@@ -18,6 +18,9 @@ from . import checks
 
 EMBEDDER_VERSION = source_version(embeddings_module, sentences_module)
 MDNA_ITEMS = ("7", "I-2")
+SIC_DIVISIONS = {"A": "agriculture", "B": "mining", "C": "construction", "D": "manufacturing",
+                 "E": "transport & utilities", "F": "wholesale", "G": "retail", "H": "finance", "I": "services",
+                 "J": "public administration"}
 COLUMNS = ["accession", "cik", "form", "filing_date", "item", "model", "dim", "pooling", "n_sentences",
            "text_sha256", "embedder_version", "embedding"]
 
@@ -68,19 +71,23 @@ def _stored_dim(finsec: FinsecResource, partition_key: str) -> tuple[int | None,
     return None, None
 
 
-def _projection_figure(df: pd.DataFrame, industries: dict[int, str], title: str):
+def _projection_figure(df: pd.DataFrame, universe: pd.DataFrame, title: str):
     coords, ratio = project_2d(np.stack(df["embedding"].to_numpy()))
     fig, ax = figure(7, 5)
-    codes = df["cik"].map(lambda c: industries.get(int(c)) or "?")
+    by_cik = (universe.assign(cik=universe["cik"].astype(int)).drop_duplicates("cik").set_index("cik")
+              if len(universe) else pd.DataFrame())
+    lookup = lambda column, cik, default: by_cik[column].get(int(cik), default) if column in by_cik else default  # noqa: E731
+    codes = df["cik"].map(lambda c: lookup("industry_code", c, None) or "?")
     mdna = df["item"].isin(MDNA_ITEMS).to_numpy()
-    for code in sorted(codes.unique()):
+    for n, code in enumerate(sorted(codes.unique())):
         chosen = (codes == code).to_numpy()
         for is_mdna, marker in ((True, "o"), (False, "^")):
             sel = chosen & (mdna == is_mdna)
             if sel.any():
-                ax.scatter(coords[sel, 0], coords[sel, 1], marker=marker, s=36, alpha=0.8,
-                           color=f"C{sorted(codes.unique()).index(code) % 10}",
-                           label=f"SIC {code}" if is_mdna or not (chosen & mdna).any() else None)
+                ax.scatter(coords[sel, 0], coords[sel, 1], marker=marker, s=36, alpha=0.8, color=f"C{n % 10}",
+                           label=f"{code} {SIC_DIVISIONS.get(code, 'unknown')}" if is_mdna or not (chosen & mdna).any() else None)
+    for (x, y), cik in zip(coords, df["cik"]):
+        ax.annotate(str(lookup("ticker", cik, cik)), (x, y), fontsize=6, alpha=0.7, xytext=(3, 2), textcoords="offset points")
     ax.set_xlabel(f"PC1 ({ratio[0]:.0%} of variance)")
     ax.set_ylabel(f"PC2 ({ratio[1]:.0%})")
     ax.set_title(title + "  (o MD&A, ^ other items)", fontsize=9)
@@ -97,6 +104,11 @@ def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbedding
     stored as FLOAT[dim] so DuckDB's array_cosine_similarity works. Unchanged sections are not embedded again."""
     if config.pooling not in embeddings_module.POOLINGS:
         raise dg.Failure(f"pooled_embeddings: pooling {config.pooling!r}: use one of {', '.join(embeddings_module.POOLINGS)}")
+    needed = ["accession", "cik", "form", "filing_date", "item", "text"]
+    if missing := [c for c in needed if c not in filing_sections.columns]:
+        if len(filing_sections):
+            raise dg.Failure(f"pooled_embeddings: filing_sections lacks column(s) {', '.join(missing)}")
+        filing_sections = pd.DataFrame(columns=needed)  # nothing stored for this quarter
     chosen = filing_sections if not config.items else filing_sections[filing_sections["item"].isin(config.items)]
     chosen = chosen.reset_index(drop=True)
     sentences = embeddings_module.split_documents(chosen["text"].fillna("").astype(str).tolist())
@@ -152,9 +164,8 @@ def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbedding
         "normalised": "rows are L2-normalised (unit length): dot product = cosine",
     }
     if len(df) >= 2:
-        industries = dict(zip(company_universe["cik"].astype(int), company_universe["industry_code"])) if len(company_universe) else {}
         metadata["projection"] = png_metadata(
-            _projection_figure(df, industries, f"pooled_embeddings {context.partition_key}: {len(df)} sections, PCA"),
+            _projection_figure(df, company_universe, f"pooled_embeddings {context.partition_key}: {len(df)} sections, PCA"),
             "2-D projection")
     metadata.update(_mdna_share(finsec, context.partition_key, df, encoder.name))
     yield table_output(df, metadata)

@@ -1,5 +1,7 @@
 """Checks on pooled_embeddings, run inside the asset's step on exactly the quarter just written."""
 
+from collections import Counter
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -45,7 +47,7 @@ def every_nonempty_section_embedded(df: pd.DataFrame, nonempty: pd.DataFrame, em
     blank = set(zip(empty["accession"], empty["item"]))
     missing = sorted(want - set(have))
     extra = sorted(set(have) - want)
-    duplicated = sorted({k for k in have if have.count(k) > 1}) if len(have) != len(set(have)) else []
+    duplicated = sorted(k for k, n in Counter(have).items() if n > 1)
     problems = ([f"missing {a} item {i}" for a, i in missing] + [f"unexpected {a} item {i}" for a, i in extra]
                 + [f"duplicated {a} item {i}" for a, i in duplicated]
                 + [f"empty section has a row: {a} item {i}" for a, i in sorted(blank & set(have))])
