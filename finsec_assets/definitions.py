@@ -9,9 +9,10 @@ from .defs.edgar import sensors as edgar_sensors
 from .defs.credit import assets as credit_assets
 from .defs.embeddings import assets as embeddings_assets
 from .defs.embeddings import checks as embeddings_checks
+from .defs.language_models import assets as language_models_assets
 from .defs.text import assets as text_assets
 
-ASSET_MODULES = [edgar_assets, text_assets, embeddings_assets, credit_assets]
+ASSET_MODULES = [edgar_assets, text_assets, embeddings_assets, language_models_assets, credit_assets]
 CHECK_MODULES = [*ASSET_MODULES, embeddings_checks]
 
 all_assets = dg.load_assets_from_modules(ASSET_MODULES)

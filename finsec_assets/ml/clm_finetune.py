@@ -205,9 +205,18 @@ def load_causal_lm(model_dir: Path, dtype, attn_implementation: str = ""):
 
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
-        return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise TrainingInputError(f"base model {str(model_dir)!r} cannot be loaded as a causal LM: {exc}") from exc
+    _causal_loss(model)
+    return model
+
+
+def _causal_loss(model) -> None:
+    """transformers picks a model's loss from its class name; classes not named *ForCausalLM (GPT2LMHeadModel)
+    get a warning and a guess. Say it: next-token cross-entropy."""
+    if getattr(model, "loss_type", None) is None:
+        model.loss_type = "ForCausalLM"
 
 
 def pretrain_scratch_base(cfg: ClmFinetuneConfig, others, checkpoints: CheckpointStore, *, logger=None,
@@ -239,13 +248,13 @@ def pretrain_scratch_base(cfg: ClmFinetuneConfig, others, checkpoints: Checkpoin
     config = GPTJConfig(
         vocab_size=-(-len(tokenizer) // 64) * 64, n_positions=positions, n_embd=cfg.scratch.n_embd,
         n_layer=cfg.scratch.n_layer, n_head=cfg.scratch.n_head, rotary_dim=cfg.scratch.rotary_dim,
-        bos_token_id=eos, eos_token_id=eos, tie_word_embeddings=False,
+        bos_token_id=eos, eos_token_id=eos, pad_token_id=eos, tie_word_embeddings=False,
     )
-    config.loss_type = "ForCausalLM"  # config-built causal LMs otherwise got a wrong loss (REFERENCE.md)
     if cfg.attn_implementation:
         config._attn_implementation = cfg.attn_implementation
     torch.manual_seed(cfg.base_training.seed)
     model = GPTJForCausalLM(config)
+    _causal_loss(model)
     blocks = pack_token_blocks(tokenize_documents(tokenizer, texts), cfg.seq_len,
                                max_blocks=cfg.max_base_blocks or None, **_eos_packing(tokenizer))
     if logger is not None:
@@ -256,29 +265,39 @@ def pretrain_scratch_base(cfg: ClmFinetuneConfig, others, checkpoints: Checkpoin
         deepspeed_config=select_deepspeed_config(cfg.deepspeed, count_parameters(model)), callbacks=callbacks,
         logger=logger,
     )
+    if process_rank() == 0:
+        run.cleanup(keep_final=True)  # the base stays cached; its optimizer states go
     return run.final_dir, stage, key
 
 
 def generate_texts(model, tokenizer, settings: GenerationSettings, device: str | None = None) -> list[dict]:
-    """Sampled continuations of each prompt (seeded per prompt, so a rerun gives the same texts)."""
+    """Sampled continuations of each prompt (seeded per prompt, so a rerun gives the same texts).
+
+    ``max_length`` counts the prompt, as in JumpStart; a prompt at or past it still gets one new token,
+    and nothing runs past the model's position table."""
     import torch
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     positions = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
-    max_length = min(settings.max_length, positions) if positions else settings.max_length
     model.to(device).eval()
     out = []
     for i, prompt in enumerate(settings.prompts):
         enc = tokenizer(prompt, return_tensors="pt").to(device)
+        n_prompt = int(enc["input_ids"].shape[1])
+        new_tokens = max(1, settings.max_length - n_prompt)
+        if positions:
+            new_tokens = min(new_tokens, positions - n_prompt)
+        if new_tokens < 1:
+            raise TrainingInputError(f"prompt {prompt!r} has {n_prompt} tokens, as many as the model's {positions} positions")
         torch.manual_seed(settings.seed + i)
         with torch.inference_mode():
             ids = model.generate(
-                **enc, do_sample=settings.do_sample, max_length=max_length, top_k=settings.top_k,
+                **enc, do_sample=settings.do_sample, max_new_tokens=new_tokens, top_k=settings.top_k,
                 top_p=settings.top_p, temperature=settings.temperature, pad_token_id=tokenizer.eos_token_id,
             )
         out.append({"prompt": prompt, "text": tokenizer.decode(ids[0], skip_special_tokens=True),
-                    "new_tokens": int(ids.shape[1] - enc["input_ids"].shape[1])})
+                    "new_tokens": int(ids.shape[1] - n_prompt)})
     return out
 
 

@@ -36,7 +36,6 @@ from .training_common import (
     CHECKPOINT_FORMAT,
     CheckpointStore,
     Hyperparameters,
-    StageResult,
     TokenBlocks,
     TrainingInputError,
     check_tokenizer_matches_model,
@@ -139,11 +138,12 @@ class MaskingCollator:
     RNG is used, which the Trainer checkpoints, so a resumed run masks as the uninterrupted one.
     """
 
-    def __init__(self, tokenizer, mlm_probability: float = 0.15, generator=None):
-        self.mask_id = tokenizer.mask_token_id
-        self.vocab = len(tokenizer)
-        self.p = mlm_probability
-        self.generator = generator
+    def __init__(self, mask_token_id: int, vocab_size: int, mlm_probability: float = 0.15, generator=None):
+        self.mask_id, self.vocab, self.p, self.generator = mask_token_id, vocab_size, mlm_probability, generator
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer, mlm_probability: float = 0.15, generator=None) -> MaskingCollator:
+        return cls(tokenizer.mask_token_id, len(tokenizer), mlm_probability, generator)
 
     def __call__(self, examples: Sequence[dict]) -> dict:
         import torch
@@ -221,7 +221,7 @@ def masked_lm_perplexity(model, tokenizer, blocks, *, mlm_probability: float = 0
 
     if len(blocks) == 0:
         raise TrainingInputError("perplexity needs at least one block of held-out text")
-    collate = MaskingCollator(tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
+    collate = MaskingCollator.for_tokenizer(tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
     dataset = TokenBlocks(blocks, tokenizer.all_special_ids)
     total, count = 0.0, 0
     with evaluation_device(model, device) as dev, torch.inference_mode():
@@ -393,7 +393,7 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
 
     ds_config = select_deepspeed_config(cfg.deepspeed, count_parameters(model))
     run = checkpoints.run_state(version, cfg.work_dir or None)
-    collator = MaskingCollator(tokenizer, cfg.mlm_probability)
+    collator = MaskingCollator.for_tokenizer(tokenizer, cfg.mlm_probability)
     use_masked_position_loss(model)
     stage = run_training_stage(
         "mlm", model, tokenizer, TokenBlocks(train_blocks, tokenizer.all_special_ids), collator, cfg.training, run,
@@ -429,6 +429,8 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
                             "objective": "masked LM, dynamic masking (80/10/10, fixed count per block), no next-sentence loss, packed blocks"},
         "metrics": {"perplexity_before": round(ppl_before, 4), "perplexity_after": round(ppl_after, 4),
                     "perplexity": "exp(mean NLL of masked held-out tokens), fixed masks",
+                    "before": ("the base with its freshly initialised MLM head (random predictions)" if fresh_head
+                               and not scratch else "the base model as loaded"),
                     "tokens_per_second": stage.tokens_per_second, "train_seconds": stage.train_seconds,
                     "final_train_loss": stage.loss_history[-1][1] if stage.loss_history else None},
         "stages": {"mlm": {k: v for k, v in stage.to_dict().items() if k != "hyperparameters"}},

@@ -98,6 +98,7 @@ MANIFEST = "manifest.json"
 LOSS_CURVE = "loss_curve.png"
 STAGE_DONE = "stage.json"
 CHECKPOINT_FORMAT = "finsec-checkpoint/1"
+FAILURE_PREFIX = "training failed: "
 
 
 class TrainingInputError(ValueError):
@@ -643,7 +644,7 @@ class Hyperparameters:
     logging_steps: int = 5
     save_steps: int = 20
     precision: str = "auto"  # auto: bf16 on a CUDA GPU that has it, else fp32; or fp32 | bf16 | fp16
-    torch_compile: str = "auto"  # auto: on CUDA without DeepSpeed; or "on" | "off"
+    torch_compile: str = "auto"  # auto: on CUDA unless ZeRO-3; or "on" | "off"
     gradient_checkpointing: bool = False
     optimizer: str = "adamw_torch_fused"
 
@@ -722,6 +723,10 @@ def select_deepspeed_config(choice: str, n_parameters: int) -> Path | None:
     return path
 
 
+def deepspeed_zero_stage(config: Path) -> int:
+    return int(json.loads(Path(config).read_text()).get("zero_optimization", {}).get("stage", 0))
+
+
 def _precision(hp: Hyperparameters) -> str:
     import torch
 
@@ -736,7 +741,10 @@ def training_arguments(hp: Hyperparameters, output_dir: Path, deepspeed_config: 
 
     cuda = torch.cuda.is_available()
     precision = _precision(hp)
-    compile_ = hp.torch_compile == "on" or (hp.torch_compile == "auto" and cuda and deepspeed_config is None)
+    # ZeRO-2 engines compile through accelerate's engine.compile(); ZeRO-3's gather hooks do not compile well
+    compile_ = hp.torch_compile == "on" or (
+        hp.torch_compile == "auto" and cuda and (deepspeed_config is None or deepspeed_zero_stage(deepspeed_config) < 3)
+    )
     return TrainingArguments(
         output_dir=str(output_dir),
         max_steps=hp.max_steps,
@@ -782,6 +790,12 @@ def _trainer_callbacks(stage: str, run: RunState, logger: logging.Logger | None)
                 shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}
                 logger.info(f"{stage}: step {state.global_step}/{state.max_steps} {shown}")
 
+        def on_step_end(self, args, state, control, **kwargs):
+            # The Trainer also checkpoints the last step; the final model is saved right after anyway,
+            # and skipping that write spares a full optimizer state (tens of GB for a 6B model).
+            if state.global_step >= state.max_steps and state.global_step % args.save_steps:
+                control.should_save = False
+
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero and run.remote is not None:
                 run.mirror(Path(args.output_dir) / f"checkpoint-{state.global_step}")
@@ -801,9 +815,11 @@ def run_training_stage(
     deepspeed_config: Path | None = None,
     callbacks: Sequence = (),
     logger: logging.Logger | None = None,
+    save_final: bool = True,
 ) -> StageResult:
     """Train ``model`` for ``hp.max_steps`` optimizer steps on ``dataset``, resuming from the
-    run's last complete checkpoint; the final model and tokenizer land in ``run.final_dir``."""
+    run's last complete checkpoint; the final model and tokenizer land in ``run.final_dir``
+    (unless ``save_final`` is off, for throughput measurements)."""
     from transformers import PrinterCallback, Trainer
 
     if run.final_ready():
@@ -814,6 +830,8 @@ def run_training_stage(
     block_len = int(dataset.blocks.shape[1])
     batch_blocks = hp.per_device_batch_size * hp.gradient_accumulation_steps * world_size()
     require_one_batch(len(dataset), batch_blocks, f"the {name} training text", block_len, int(dataset.blocks.size))
+    if deepspeed_config is not None:
+        single_process_distributed_env()
     args = training_arguments(hp, run.work_dir, deepspeed_config)
     trainer = Trainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer,
@@ -830,8 +848,9 @@ def run_training_stage(
     step = int(trainer.state.global_step)
     tokens_per_step = batch_blocks * block_len
     history = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
-    trainer.save_model(str(run.final_dir))
-    (run.final_dir / "training_args.bin").unlink(missing_ok=True)
+    if save_final:
+        trainer.save_model(str(run.final_dir))
+        (run.final_dir / "training_args.bin").unlink(missing_ok=True)
     result = StageResult(
         name=name, global_step=step, resumed_from_step=resumed_from, tokens_per_step=tokens_per_step,
         tokens_seen=step * tokens_per_step, train_seconds=round(seconds, 3),
@@ -839,9 +858,11 @@ def run_training_stage(
         loss_history=history, hyperparameters=dataclasses.asdict(hp),
         deepspeed=deepspeed_config.name if deepspeed_config else None,
     )
-    if trainer.is_world_process_zero():
+    if save_final and trainer.is_world_process_zero():
         run.mark_final(result.to_dict())
     _release(trainer)
+    del trainer
+    _collect()
     barrier()
     return result
 
@@ -854,17 +875,36 @@ def barrier() -> None:
         dist.barrier()
 
 
+def single_process_distributed_env() -> None:
+    """DeepSpeed initialises torch.distributed even for one process; a plain ``python -m`` launch
+    (no torchrun/deepspeed launcher) gets the variables a launcher would have set."""
+    import socket
+
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"),
+                       ("MASTER_PORT", str(port))):
+        os.environ.setdefault(key, value)
+
+
 def _release(trainer) -> None:
-    """Free the Trainer's optimizer and DeepSpeed engine before the final evaluation reloads the model."""
+    """Drop the optimizer, scheduler and (DeepSpeed) engine references the Trainer holds."""
+    trainer.optimizer = trainer.lr_scheduler = None
+    with contextlib.suppress(Exception):
+        trainer.accelerator.free_memory()
+
+
+def _collect() -> None:
+    """Return GPU memory (and offloaded optimizer state) before the final model is reloaded."""
     import gc
 
     import torch
 
-    with contextlib.suppress(Exception):
-        trainer.accelerator.free_memory()
-    trainer.optimizer = trainer.lr_scheduler = None
-    gc.collect()
     if torch.cuda.is_available():
+        gc.collect()
         torch.cuda.empty_cache()
 
 
@@ -1065,8 +1105,12 @@ def entry_point_session(description: str, argv: Sequence[str] | None = None) -> 
     if PipesEnvVarParamsLoader().is_dagster_pipes_process():
         if process_rank() == 0:
             with open_dagster_pipes() as pipes:
-                config = _merge(_merge(raw, pipes.extras.get("config") or {}), _parse_overrides(args.set))
-                yield config, RunReporter(pipes)
+                try:
+                    config = _merge(_merge(raw, pipes.extras.get("config") or {}), _parse_overrides(args.set))
+                    yield config, RunReporter(pipes)
+                except Exception as exc:
+                    pipes.log.error(f"{FAILURE_PREFIX}{type(exc).__name__}: {exc}")  # the reason, for the asset's Failure
+                    raise
             return
         raw = _merge(raw, _pipes_extras_without_messages().get("config") or {})
     yield _merge(raw, _parse_overrides(args.set)), RunReporter(None)

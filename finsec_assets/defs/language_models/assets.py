@@ -25,11 +25,12 @@ import pandas as pd
 from pydantic import Field
 
 from ...ml import clm_finetune, mlm_pretrain
-from ...ml.training_common import corpus_parquet_bytes, launch_command, visible_gpu_count
+from ...ml.training_common import FAILURE_PREFIX, code_version, corpus_parquet_bytes, launch_command, visible_gpu_count
 from ...storage.object_store import ObjectStore
 from ..common import GPU_OP_TAGS, GPU_POOL, FinsecResource
 
 GROUP = "language_models"
+TRAINING_CODE_VERSION = code_version()  # changes when the entry points or DeepSpeed configs change
 ALL_QUARTERS = {"filing_sections": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())}
 
 
@@ -63,15 +64,15 @@ class FinetunedCheckpointConfig(LaunchConfig):
     cik: int = Field(0, description="company CIK; overrides ticker when set")
     base: str = Field("", description="'' = GPT-J from config pretrained on the other companies; or a model path / URI")
     seq_len: int = 128
-    base_steps: int = 300
+    base_steps: int = 200
     base_learning_rate: float = 2e-3
-    max_steps: int = 100
+    max_steps: int = 60
     per_device_batch_size: int = 8
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-3
     save_steps: int = 50
     max_eval_blocks: int = 64
-    generation_max_length: int = 200
+    generation_max_length: int = Field(400, description="JumpStart's max_length (prompt included)")
 
 
 def _training_corpus(finsec: FinsecResource, asset: str, sections: pd.DataFrame) -> tuple[str, dict]:
@@ -102,12 +103,26 @@ def _launch(context, client: dg.PipesSubprocessClient, finsec: FinsecResource, e
     context.log.info(f"launching {' '.join(command)}")
     env = {"FINSEC_HOME": str(finsec.home_path), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
            "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    result = client.run(command=command, context=context, extras={"config": settings}, env=env).get_materialize_result()
+    try:
+        result = client.run(command=command, context=context, extras={"config": settings}, env=env).get_materialize_result()
+    except Exception as exc:  # the client raises when the process exits non-zero; say why, if it told us
+        reason = _reported_failure(context)
+        if reason is None:
+            raise
+        raise dg.Failure(f"{entry_module}: {reason}") from exc
     metadata = dict(result.metadata or {})
     if "checkpoint_uri" not in metadata:
         raise dg.Failure(f"{entry_module} finished without reporting a checkpoint_uri")
     metadata["loss_curve"] = _loss_curve(finsec, metadata["checkpoint_uri"].value)
     return dg.MaterializeResult(metadata=metadata, data_version=result.data_version)
+
+
+def _reported_failure(context) -> str | None:
+    """The reason the training process logged through Pipes before it exited."""
+    for record in reversed(context.instance.all_logs(context.run_id)):
+        if record.dagster_event is None and FAILURE_PREFIX in (record.user_message or ""):
+            return record.user_message.split(FAILURE_PREFIX, 1)[1]
+    return None
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -133,7 +148,8 @@ def _hyperparameters(config, **overrides) -> dict:
             "save_steps": config.save_steps, "precision": config.precision, **overrides}
 
 
-@dg.asset(group_name=GROUP, ins=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"})
+@dg.asset(group_name=GROUP, ins=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"},
+          code_version=TRAINING_CODE_VERSION)
 def pretrained_checkpoint(context: dg.AssetExecutionContext, config: PretrainedCheckpointConfig, finsec: FinsecResource,
                           pipes_subprocess_client: dg.PipesSubprocessClient, filing_sections: pd.DataFrame):
     """An encoder adapted to filing language by masked-LM pretraining (dynamic masking, no NSP, packed
@@ -152,7 +168,8 @@ def pretrained_checkpoint(context: dg.AssetExecutionContext, config: PretrainedC
     return _launch(context, pipes_subprocess_client, finsec, mlm_pretrain.ENTRY_MODULE, settings, config)
 
 
-@dg.asset(group_name=GROUP, ins=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"})
+@dg.asset(group_name=GROUP, ins=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"},
+          code_version=TRAINING_CODE_VERSION)
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: FinetunedCheckpointConfig, finsec: FinsecResource,
                          pipes_subprocess_client: dg.PipesSubprocessClient, filing_sections: pd.DataFrame):
     """A causal LM fine-tuned on one company's filings and validated on its held-out MD&A: perplexity
