@@ -37,6 +37,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: install
 	mkdir -p "$(DAGSTER_HOME)" "$(FINSEC_HOME)"
+	test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/python -m finsec_assets.demo
 
 test: install system-deps
@@ -44,6 +45,7 @@ test: install system-deps
 
 dev: install
 	mkdir -p "$(DAGSTER_HOME)"
+	test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
