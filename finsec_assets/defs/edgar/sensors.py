@@ -77,7 +77,8 @@ def new_filings_sensor(context: dg.SensorEvaluationContext, finsec: FinsecResour
     return dg.SensorResult(run_requests=requests, cursor=new_cursor)
 
 
-@dg.sensor(minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
+           asset_selection=dg.AssetSelection.assets("filing_index").downstream())
 def universe_backfill_sensor(context: dg.SensorEvaluationContext, finsec: FinsecResource):
     """When company_universe gains companies, launches a backfill of the per-quarter assets over
     FINSEC_BACKFILL_START..FINSEC_BACKFILL_END (visible on the UI's backfills page)."""
