@@ -27,7 +27,6 @@ H100, at least 50k sentences/s for the MiniLM shape and at least 5x encode.
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import os
 import random
@@ -37,6 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
@@ -45,23 +45,11 @@ import torch  # noqa: E402
 from finsec_assets.ml.embeddings import load_encoder  # noqa: E402
 from finsec_assets.text.sections import extract_sections  # noqa: E402
 from finsec_assets.text.sentences import split_sentences  # noqa: E402
+from corpus import primary_documents as filings  # noqa: E402
 
 DEFAULT_EDGAR = REPO.parent / "shared" / "edgar"
 SAMPLE_EDGAR = REPO / "finsec_assets" / "data" / "edgar"
 ITEMS = {"10-K": ("7", "1A"), "10-Q": ("I-2", "II-1A")}
-
-
-def filings(edgar_dir: Path) -> list[tuple[Path, tuple[str, ...]]]:
-    manifest = edgar_dir / "MANIFEST.tsv"
-    if manifest.exists():
-        seen, out = set(), []
-        with open(manifest, newline="") as handle:
-            for row in csv.DictReader(handle, delimiter="\t"):
-                if row["form"] in ITEMS and row["sha256"] not in seen:
-                    seen.add(row["sha256"])
-                    out.append((edgar_dir / row["path"], (row["form"],)))
-        return out
-    return [(path, ("10-K", "10-Q")) for path in sorted(edgar_dir.glob("Archives/edgar/data/*/*/*.gz"))]
 
 
 def corpus(edgar_dir: Path, max_sentences: int, seed: int) -> tuple[list[list[str]], int]:

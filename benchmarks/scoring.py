@@ -48,6 +48,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from finsec_assets.text.scoring import (  # noqa: E402
     SCORE_NAMES,
@@ -59,27 +60,13 @@ from finsec_assets.text.scoring import (  # noqa: E402
 )
 from finsec_assets.text.sections import extract_sections  # noqa: E402
 from finsec_assets.text.sentences import split_sentences  # noqa: E402
+from corpus import primary_documents as filings  # noqa: E402
 
 DEFAULT_EDGAR = REPO.parent / "shared" / "edgar"
 SAMPLE_EDGAR = REPO / "finsec_assets" / "data" / "edgar"
 ITEMS = {"10-K": ("7", "1A"), "10-Q": ("I-2", "II-1A")}
 MEAN_WORDS, SD_WORDS = 5307, 3598
 JUMPSTART_SECONDS_3286 = 5 * 3600  # AWS post: ~5 h for 3,286 MD&As on a 72-vCPU instance
-
-
-def filings(edgar_dir: Path) -> list[tuple[Path, tuple[str, ...]]]:
-    """(path, forms to try) of every 10-K/10-Q primary document."""
-    manifest = edgar_dir / "MANIFEST.tsv"
-    if manifest.exists():
-        seen, out = set(), []
-        with open(manifest, newline="") as handle:
-            for row in csv.DictReader(handle, delimiter="\t"):
-                if row["form"] in ITEMS and row["sha256"] not in seen:
-                    seen.add(row["sha256"])
-                    out.append((edgar_dir / row["path"], (row["form"],)))
-        return out
-    # The bundled sample has no manifest: try both forms, keep what extracts.
-    return [(path, ("10-K", "10-Q")) for path in sorted(edgar_dir.glob("Archives/edgar/data/*/*/*.gz"))]
 
 
 def section_paragraphs(edgar_dir: Path) -> list[list[str]]:
