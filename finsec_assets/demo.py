@@ -60,6 +60,12 @@ def main() -> int:
     for name in tables:
         n = query(settings.warehouse_path, f'select count(*) n from "{name}"')["n"][0]
         print(f"    {name:32s} {n:>8d} rows")
+    for key in before + partitioned + after:
+        event = instance.get_latest_materialization_event(key)
+        meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+        if "checkpoint_uri" in meta:
+            ppl = ", ".join(f"{k} {meta[k].value:.2f}" for k in ("perplexity_before", "perplexity_after") if k in meta)
+            print(f"    {key.to_user_string():32s} {meta['checkpoint_uri'].value}  ({ppl})")
     print(f"  try:       .venv/bin/duckdb {settings.warehouse_path} \"select * from raw_filings limit 5\"")
     print(f"  dagster:   DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}; open the UI with `make dev` -> http://127.0.0.1:3000")
     return 0
