@@ -115,3 +115,23 @@ def test_schedules_target_the_current_quarter():
     assert req.partition_key == "2025-07-01"
     weekly = weekly_model_refresh(dg.build_schedule_context(scheduled_execution_time=when))
     assert weekly.partition_key is None and weekly.run_key == "weekly-2025-08-14"
+
+
+def test_rating_predictions_follow_new_filings_declaratively(finsec_env):
+    from finsec_assets.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.total_requested == 0
+    for key in ("rating_models", "altman_inputs", "company_universe"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
+    for key in ("nlp_scores", "pooled_embeddings"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition="2024-01-01"))
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert after.get_num_requested(dg.AssetKey("rating_predictions")) == 1
+    assert after.total_requested == 1  # nothing else is automated this way
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    assert quiet.total_requested == 0
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="nlp_scores", partition="2024-04-01"))
+    new_quarter = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    assert new_quarter.get_num_requested(dg.AssetKey("rating_predictions")) == 1

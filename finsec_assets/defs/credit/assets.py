@@ -422,10 +422,20 @@ def _real_features(nlp_scores, pooled_embeddings, altman, universe, pca) -> pd.D
     return mdna.reset_index(drop=True)
 
 
+# Declarative automation fits predictions better than a schedule: they are cheap, and should follow each new
+# filing's scores and embeddings (or a retrained model) within a tick, while the expensive model training stays on
+# weekly_model_refresh. Not AutomationCondition.eager(): it waits until *every* upstream quarter since 1993 exists.
+PREDICT_AFTER_NEW_INPUTS = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after new filings or a new model")
+
+
 @dg.asset(group_name="credit", kinds={"lightgbm", "parquet"}, code_version=RATING_VERSION,
           ins={"rating_models": dg.AssetIn(), "nlp_scores": ALL_QUARTERS, "pooled_embeddings": ALL_QUARTERS,
                "altman_inputs": dg.AssetIn(), "company_universe": dg.AssetIn()},
-          check_specs=checks.rating_predictions_checks)
+          check_specs=checks.rating_predictions_checks, automation_condition=PREDICT_AFTER_NEW_INPUTS)
 def rating_predictions(context: dg.AssetExecutionContext, finsec: FinsecResource, rating_models: pd.DataFrame,
                        nlp_scores: pd.DataFrame, pooled_embeddings: pd.DataFrame, altman_inputs: pd.DataFrame,
                        company_universe: pd.DataFrame):
