@@ -178,3 +178,27 @@ def source_version(*modules) -> str:
 def previous_partition(finsec: "FinsecResource", asset: str, partition_key: str | None) -> pd.DataFrame:
     """What this asset stored for this partition last time (empty if nothing), for incremental reruns."""
     return read_table(finsec.object_store(), asset, [partition_key or UNPARTITIONED])
+
+
+def text_sha256(texts) -> list[str]:
+    import hashlib
+
+    return [hashlib.sha256(str(t).encode()).hexdigest() for t in texts]
+
+
+def reusable_rows(previous: pd.DataFrame, current: pd.DataFrame, keys: list[str], same: dict) -> tuple[pd.DataFrame, "np.ndarray"]:
+    """Incremental reruns: the previous rows whose ``keys`` (including a content hash) match a current row and whose
+    columns in ``same`` (code version, model, config hash ...) hold the given values, and a mask of the current
+    rows still to compute."""
+    import numpy as np
+
+    if previous.empty or not set(keys) | set(same) <= set(previous.columns):
+        return previous.iloc[0:0], np.ones(len(current), dtype=bool)
+    wanted = set(map(tuple, current[keys].astype(str).to_numpy()))
+    ok = np.array([tuple(row) in wanted for row in previous[keys].astype(str).to_numpy()], dtype=bool)
+    for col, value in same.items():
+        ok &= (previous[col] == value).to_numpy()
+    reuse = previous[ok]
+    done = set(map(tuple, reuse[keys].astype(str).to_numpy()))
+    todo = np.array([tuple(row) not in done for row in current[keys].astype(str).to_numpy()], dtype=bool)
+    return reuse, todo

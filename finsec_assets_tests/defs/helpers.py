@@ -11,9 +11,10 @@ def resources(**finsec_fields):
             "pipes_subprocess_client": dg.PipesSubprocessClient()}
 
 
-def materialize(assets, selection=None, partition_key=None, instance=None, **finsec_fields) -> dg.ExecuteInProcessResult:
+def materialize(assets, selection=None, partition_key=None, instance=None, run_config=None,
+                **finsec_fields) -> dg.ExecuteInProcessResult:
     return dg.materialize(assets, selection=selection, partition_key=partition_key, resources=resources(**finsec_fields),
-                          instance=instance, raise_on_error=False)
+                          instance=instance, raise_on_error=False, run_config=run_config)
 
 
 def check_results(result) -> dict[str, bool]:

@@ -28,9 +28,15 @@ def test_sections_and_scores_for_a_quarter_and_incremental_rerun(finsec_env, mon
     scores = con.execute("select item, n_sentences, readability, sentiment from nlp_scores where item = 'I-2'").fetchall()
     assert all(n > 50 and 10 < fog < 30 for _, n, fog, _ in scores)  # real sentences, not one per document
     con.close()
-    again = materialize(ASSETS, selection=[filing_sections], partition_key="2023-07-01")
+    again = materialize(ASSETS, selection=[filing_sections, nlp_scores], partition_key="2023-07-01")
     meta = output_metadata(again, "filing_sections")
     assert meta["parsed"] == 0 and meta["reused_filings"] == 3
+    scored = output_metadata(again, "nlp_scores")
+    assert scored["scored"] == 0 and scored["reused"] == scored["sections"] == 6
+    assert all(check_results(again).values())
+    custom = materialize(ASSETS, selection=[nlp_scores], partition_key="2023-07-01",
+                         run_config={"ops": {"nlp_scores": {"config": {"word_lists": {"esg": ["climate", "emissions"]}}}}})
+    assert output_metadata(custom, "nlp_scores")["scored"] == 6  # other word lists: scored again
 
 
 def test_junk_documents_yield_flags_not_failures(finsec_env, monkeypatch):
@@ -72,3 +78,6 @@ def test_summaries_keep_document_order_and_both_methods(finsec_env, monkeypatch)
         first, last = summary.split(". ")[0], summary.split(". ")[-1]
         assert 0 <= mdna.find(first[:60]) <= mdna.find(last[:60])  # in document order, taken from the MD&A
         assert 0 < len(summary.split()) < len(mdna.split()) / 4
+    again = materialize(assets, selection=[filing_summaries], partition_key="2023-07-01")
+    assert output_metadata(again, "filing_summaries")["summarized"] == 0
+    assert read_table(store, "filing_summaries", ["2023-07-01"])["summary"].tolist() == summaries["summary"].tolist()

@@ -13,7 +13,7 @@ from ...ml.embeddings import EmbeddingModelError, load_encoder, project_2d, requ
 from ...storage.tables import read_arrow_table, read_table, stored_partitions
 from ...text import sentences as sentences_module
 from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, figure, png_metadata, previous_partition,
-                      quarter_partitions, source_version, table_output)
+                      quarter_partitions, reusable_rows, source_version, table_output, text_sha256)
 from . import checks
 
 EMBEDDER_VERSION = source_version(embeddings_module, sentences_module)
@@ -117,7 +117,7 @@ def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbedding
     for rec in empty.to_dict("records"):
         context.log.warning(f"pooled_embeddings: {rec['accession']} item {rec['item']} has no text; no row for it")
     nonempty = chosen[has_text].copy()
-    nonempty["text_sha256"] = [hashlib.sha256(t.encode()).hexdigest() for t in nonempty["text"].astype(str)]
+    nonempty["text_sha256"] = text_sha256(nonempty["text"])
 
     try:
         encoder = load_encoder(_local_model(finsec, config.model), config.device, config.dtype)
@@ -127,16 +127,9 @@ def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbedding
         raise dg.Failure(f"pooled_embeddings: model {config.model or embeddings_module.DEFAULT_MODEL_NAME!r}: {exc}") from exc
 
     previous = previous_partition(finsec, "pooled_embeddings", context.partition_key)
-    reuse = pd.DataFrame(columns=COLUMNS)
-    if len(previous) and set(COLUMNS) <= set(previous.columns):
-        fresh = {(a, i, h) for a, i, h in zip(nonempty["accession"], nonempty["item"], nonempty["text_sha256"])}
-        same = (previous["model"] == encoder.name) & (previous["pooling"] == config.pooling) & (
-            previous["embedder_version"] == EMBEDDER_VERSION) & (previous["dim"] == encoder.dim)
-        keep = same & np.array([(a, i, h) in fresh for a, i, h in
-                                zip(previous["accession"], previous["item"], previous["text_sha256"])], dtype=bool)
-        reuse = previous[keep][COLUMNS]
-    done = set(zip(reuse["accession"], reuse["item"]))
-    todo_mask = np.array([(a, i) not in done for a, i in zip(nonempty["accession"], nonempty["item"])], dtype=bool)
+    reuse, todo_mask = reusable_rows(previous, nonempty, ["accession", "item", "text_sha256"], {
+        "model": encoder.name, "pooling": config.pooling, "embedder_version": EMBEDDER_VERSION, "dim": encoder.dim})
+    reuse = reuse[COLUMNS] if len(reuse) else pd.DataFrame(columns=COLUMNS)
     todo = nonempty[todo_mask]
     nonempty_sentences = [s for s, ok in zip(sentences, has_text) if ok]
     todo_sentences = [s for s, ok in zip(nonempty_sentences, todo_mask) if ok]

@@ -10,8 +10,10 @@ from pydantic import Field
 
 from ...storage.object_store import ObjectStore
 from ...text import html as html_module
-from ...text import scoring, summarize, sections as sections_module
-from ..common import FinsecResource, figure, png_metadata, previous_partition, quarter_partitions, source_version, table_output
+from ...storage.tables import content_hash
+from ...text import scoring, summarize, sections as sections_module, sentences as sentences_module
+from ..common import (FinsecResource, figure, png_metadata, previous_partition, quarter_partitions, reusable_rows,
+                      source_version, table_output, text_sha256)
 from . import checks
 
 SECTION_COLUMNS = ["accession", "cik", "form", "filing_date", "item", "title", "text", "start", "end", "n_chars", "n_words",
@@ -86,21 +88,33 @@ class NlpScoresConfig(dg.Config):
 SCORE_COLUMNS = list(scoring.SCORE_NAMES)
 
 
+SCORER_VERSION = source_version(scoring, sentences_module)
+
+
 @dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"},
-          code_version=source_version(scoring), check_specs=checks.nlp_scores_checks)
-def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, filing_sections: pd.DataFrame):
-    """JumpStart's 11 scores (word-list shares, VADER sentiment, polarity, Gunning fog) per section, on real sentences."""
-    lists = {**config.word_lists, **config.word_list_files}
+          code_version=SCORER_VERSION, check_specs=checks.nlp_scores_checks)
+def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finsec: FinsecResource, filing_sections: pd.DataFrame):
+    """JumpStart's 11 scores (word-list shares, VADER sentiment, polarity, Gunning fog) per section, on real sentences;
+    sections whose text, word lists and scoring code are unchanged keep their stored scores."""
     for name, path in config.word_list_files.items():
         if not os.path.isfile(path):
             raise dg.Failure(f"nlp_scores: word list {name!r} file {path!r} does not exist")
-    chosen = filing_sections[filing_sections["item"].isin(config.items)]
-    results = scoring.score_texts(chosen["text"].fillna("").tolist(), lists or None, with_counts=True)
-    scores = pd.DataFrame(results, index=chosen.index)
-    flags = scores.pop("flags") if "flags" in scores else pd.Series([[]] * len(scores), index=chosen.index)
-    df = pd.concat([chosen[["accession", "cik", "form", "filing_date", "item"]], scores], axis=1)
-    df["flags"] = flags.map(lambda f: list(f) if isinstance(f, (list, tuple)) else [x for x in str(f or "").split(",") if x])
-    df = df.reset_index(drop=True)
+    lists = {**config.word_lists, **config.word_list_files}
+    version = f"{SCORER_VERSION}-{content_hash(pd.DataFrame({'config': [repr(sorted(lists.items()))]}))[:8]}"
+    chosen = filing_sections[filing_sections["item"].isin(config.items)].copy()
+    chosen["text_sha256"] = text_sha256(chosen["text"].fillna(""))
+    previous = previous_partition(finsec, "nlp_scores", context.partition_key)
+    reuse, todo = reusable_rows(previous, chosen, ["accession", "item", "text_sha256"], {"scorer_version": version})
+    todo_rows = chosen[todo]
+    results = scoring.score_texts(todo_rows["text"].fillna("").tolist(), lists or None, with_counts=True)
+    scores = pd.DataFrame(results, index=todo_rows.index) if results else pd.DataFrame(
+        columns=[*SCORE_COLUMNS, "n_words", "n_sentences", "flags"], index=todo_rows.index)
+    flags = scores.pop("flags") if "flags" in scores else pd.Series([[]] * len(scores), index=todo_rows.index, dtype=object)
+    fresh = pd.concat([todo_rows[["accession", "cik", "form", "filing_date", "item", "text_sha256"]], scores], axis=1)
+    fresh["flags"] = flags.map(lambda f: list(f) if isinstance(f, (list, tuple)) else [x for x in str(f or "").split(",") if x])
+    fresh["scorer_version"] = version
+    df = pd.concat([reuse, fresh], ignore_index=True) if len(reuse) else fresh.reset_index(drop=True)
+    df = df.sort_values(["accession", "item"]).reset_index(drop=True)
     fig, axes = figure(12, 6)
     fig.clf()
     for i, col in enumerate(SCORE_COLUMNS):
@@ -111,7 +125,8 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, filin
     fig.suptitle(f"nlp_scores {context.partition_key}: {len(df)} sections")
     fig.tight_layout()
     summary = df[SCORE_COLUMNS].describe().T[["mean", "std", "min", "max"]].round(4)
-    yield table_output(df, {"sections": len(df), "score_distributions": png_metadata(fig, "score distributions"),
+    yield table_output(df, {"sections": len(df), "scored": int(todo.sum()), "reused": len(reuse),
+                            "score_distributions": png_metadata(fig, "score distributions"),
                             "summary": dg.MetadataValue.md(summary.to_markdown()),
                             "items": dg.MetadataValue.md(", ".join(config.items))})
     yield checks.scores_in_range(df)
@@ -126,34 +141,45 @@ class FilingSummariesConfig(dg.Config):
     embedding_model: str | None = Field(default=None, description="Sentence-transformers directory for k-medoids; default all-MiniLM-L6-v2.")
 
 
-@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"},
-          code_version=source_version(summarize))
-def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesConfig, filing_sections: pd.DataFrame) -> dg.Output:
+SUMMARIZER_VERSION = source_version(summarize, sentences_module)
+SUMMARY_COLUMNS = ["accession", "cik", "item", "method", "summary", "n_words", "source_words", "text_sha256",
+                   "summarizer_version"]
+
+
+@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=SUMMARIZER_VERSION)
+def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesConfig, finsec: FinsecResource,
+                     filing_sections: pd.DataFrame) -> dg.Output:
     """JumpStart's two extractive summarizers per section: Jaccard centrality and k-medoids over sentence vectors."""
     unknown = set(config.methods) - {"jaccard", "kmedoids"}
     if unknown:
         raise dg.Failure(f"filing_summaries: unknown methods {sorted(unknown)} (use jaccard, kmedoids)")
+    version = f"{SUMMARIZER_VERSION}-{content_hash(pd.DataFrame({'config': [config.model_dump_json()]}))[:8]}"
     chosen = filing_sections[filing_sections["item"].isin(config.items) & (filing_sections["n_words"] > 0)]
+    wanted = chosen.merge(pd.DataFrame({"method": config.methods}), how="cross")
+    wanted["text_sha256"] = text_sha256(wanted["text"])
+    previous = previous_partition(finsec, "filing_summaries", context.partition_key)
+    reuse, todo = reusable_rows(previous, wanted, ["accession", "item", "text_sha256", "method"], {"summarizer_version": version})
     embed = None
-    if "kmedoids" in config.methods and len(chosen):
+    if "kmedoids" in set(wanted.loc[todo, "method"]):
         from ...ml.embeddings import load_encoder
 
         encoder = load_encoder(config.embedding_model)
         embed = lambda sentences: encoder.embed_documents([[s] for s in sentences]).vectors  # noqa: E731
     rows = []
-    for rec in chosen.to_dict("records"):
-        for method in config.methods:
-            if method == "jaccard":
-                summary = summarize.jaccard_summary(rec["text"], size=config.jaccard_size)
-            else:
-                summary = summarize.kmedoids_summary(rec["text"], size=config.kmedoids_size, embed=embed,
-                                                     metric=config.kmedoids_metric)
-            rows.append({"accession": rec["accession"], "cik": rec["cik"], "item": rec["item"], "method": method,
-                         "summary": summary, "n_words": len(summary.split()), "source_words": rec["n_words"]})
-    df = pd.DataFrame(rows, columns=["accession", "cik", "item", "method", "summary", "n_words", "source_words"])
+    for rec in wanted[todo].to_dict("records"):
+        if rec["method"] == "jaccard":
+            summary = summarize.jaccard_summary(rec["text"], size=config.jaccard_size)
+        else:
+            summary = summarize.kmedoids_summary(rec["text"], size=config.kmedoids_size, embed=embed, metric=config.kmedoids_metric)
+        rows.append({"accession": rec["accession"], "cik": rec["cik"], "item": rec["item"], "method": rec["method"],
+                     "summary": summary, "n_words": len(summary.split()), "source_words": rec["n_words"],
+                     "text_sha256": rec["text_sha256"], "summarizer_version": version})
+    fresh = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    df = pd.concat([reuse[SUMMARY_COLUMNS], fresh], ignore_index=True) if len(reuse) else fresh
+    df = df.sort_values(["accession", "item", "method"]).reset_index(drop=True)
     example = df.iloc[0] if len(df) else None
     return table_output(df, {
-        "sections": len(chosen), "summaries": len(df),
+        "sections": len(chosen), "summaries": len(df), "summarized": int(todo.sum()), "reused": len(reuse),
         "compression": float(round(df["n_words"].sum() / max(1, df["source_words"].sum()), 4)) if len(df) else 0.0,
         "example": dg.MetadataValue.md(f"**{example.accession} item {example['item']} ({example.method})**\n\n{example.summary}"
                                        if example is not None else "none"),
