@@ -113,7 +113,7 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finse
     fresh = pd.concat([todo_rows[["accession", "cik", "form", "filing_date", "item", "text_sha256"]], scores], axis=1)
     fresh["flags"] = flags.map(lambda f: list(f) if isinstance(f, (list, tuple)) else [x for x in str(f or "").split(",") if x])
     fresh["scorer_version"] = version
-    df = pd.concat([reuse, fresh], ignore_index=True) if len(reuse) else fresh.reset_index(drop=True)
+    df = pd.concat([reuse, fresh], ignore_index=True) if len(reuse) and len(fresh) else (reuse if len(reuse) else fresh)
     df = df.sort_values(["accession", "item"]).reset_index(drop=True)
     fig, axes = figure(12, 6)
     fig.clf()
@@ -175,7 +175,8 @@ def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesC
                      "summary": summary, "n_words": len(summary.split()), "source_words": rec["n_words"],
                      "text_sha256": rec["text_sha256"], "summarizer_version": version})
     fresh = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    df = pd.concat([reuse[SUMMARY_COLUMNS], fresh], ignore_index=True) if len(reuse) else fresh
+    df = pd.concat([reuse[SUMMARY_COLUMNS], fresh], ignore_index=True) if len(reuse) and len(fresh) else (
+        reuse[SUMMARY_COLUMNS] if len(reuse) else fresh)
     df = df.sort_values(["accession", "item", "method"]).reset_index(drop=True)
     example = df.iloc[0] if len(df) else None
     return table_output(df, {
