@@ -144,6 +144,13 @@ def table_output(df: pd.DataFrame, metadata: dict | None = None) -> dg.Output:
         return dg.Output(df, metadata=metadata or {}, data_version=dg.DataVersion(content_hash(df)))
 
 
+def md_list(items, limit: int = 100) -> dg.MetadataValue:
+    """A bulleted list for the UI ("none" when empty), capped so metadata stays small."""
+    items = list(items)
+    more = f"\n- ... and {len(items) - limit} more" if len(items) > limit else ""
+    return dg.MetadataValue.md("\n".join(f"- {x}" for x in items[:limit]) + more if items else "none")
+
+
 def png_metadata(fig, title: str = "figure") -> dg.MetadataValue:
     """A matplotlib figure as an inline image in the Dagster UI."""
     import matplotlib.pyplot as plt

@@ -40,6 +40,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .training_common import (
+    checkpoint_metadata,
+    checkpoint_summary,
+    text_sample,
     CHECKPOINT_FORMAT,
     LOSS_CURVE,
     MANIFEST,
@@ -167,21 +170,13 @@ def train_bpe_tokenizer(texts: Sequence[str], vocab_size: int, max_chars: int, m
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    def sample():
-        used = 0
-        for t in texts:
-            yield t
-            used += len(t)
-            if used >= max_chars:
-                return
-
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=[END_OF_TEXT],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(sample(), trainer)
+    tok.train_from_iterator(text_sample(texts, max_chars), trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=END_OF_TEXT, eos_token=END_OF_TEXT,
                                    unk_token=END_OF_TEXT, pad_token=END_OF_TEXT, model_max_length=model_max_length)
 
@@ -418,18 +413,7 @@ def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (
 
 
 def _summary(uri: str, manifest: dict, reused: bool) -> dict:
-    metrics = manifest["metrics"]
-    return {
-        "checkpoint_uri": uri,
-        "perplexity_before": metrics["perplexity_before"],
-        "perplexity_after": metrics["perplexity_after"],
-        "tokens_seen": int(manifest["tokens_seen"]),
-        "tokens_per_second": float(metrics["tokens_per_second"]),
-        "version": manifest["version"],
-        "reused": reused,
-        "generations": manifest["generation"]["outputs"],
-        "manifest": manifest,
-    }
+    return {**checkpoint_summary(uri, manifest, reused), "generations": manifest["generation"]["outputs"]}
 
 
 def generations_markdown(generations: Sequence[dict]) -> str:
@@ -441,19 +425,9 @@ def generations_markdown(generations: Sequence[dict]) -> str:
 
 
 def report_metadata(summary: dict) -> dict:
-    """The materialization metadata an asset shows (the loss curve is added by the asset)."""
-    uri = summary["checkpoint_uri"]
-    return {
-        "checkpoint_uri": {"raw_value": uri, "type": "url" if uri.startswith("s3://") else "path"},
-        "perplexity_before": float(summary["perplexity_before"]),
-        "perplexity_after": float(summary["perplexity_after"]),
-        "tokens_seen": int(summary["tokens_seen"]),
-        "tokens_per_second": float(summary["tokens_per_second"]),
-        "version": summary["version"],
-        "reused_published_checkpoint": bool(summary["reused"]),
-        "generations": {"raw_value": generations_markdown(summary["generations"]), "type": "md"},
-        "manifest": summary["manifest"],
-    }
+    """The materialization metadata an asset shows, generations included (the loss curve is added by the asset)."""
+    return {**checkpoint_metadata(summary),
+            "generations": {"raw_value": generations_markdown(summary["generations"]), "type": "md"}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

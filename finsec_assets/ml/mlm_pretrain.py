@@ -31,6 +31,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .training_common import (
+    checkpoint_metadata,
+    checkpoint_summary,
+    text_sample,
     LOSS_CURVE,
     MANIFEST,
     CHECKPOINT_FORMAT,
@@ -243,19 +246,11 @@ def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int, max_chars: 
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    def sample():
-        used = 0
-        for t in texts:
-            yield t
-            used += len(t)
-            if used >= max_chars:
-                return
-
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(sample(), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    tok.train_from_iterator(text_sample(texts, max_chars), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
@@ -333,7 +328,7 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
         info(f"checkpoint {version} already published for these inputs; pointing LATEST at it")
         if process_rank() == 0:
             checkpoints.republish(version)
-        return _summary(checkpoints.version_uri(version), manifest, reused=True)
+        return checkpoint_summary(checkpoints.version_uri(version), manifest, reused=True)
 
     train_acc, eval_acc = split_by_filing(corpus["accession"], cfg.eval_fraction, cfg.split_seed)
     train_rows = corpus[corpus["accession"].isin(train_acc)]
@@ -442,36 +437,7 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
     uri = checkpoints.publish(final, version)
     info(f"published {uri}")
     run.cleanup(keep_final=False)
-    return _summary(uri, manifest, reused=False)
-
-
-def _summary(uri: str, manifest: dict, reused: bool) -> dict:
-    metrics = manifest["metrics"]
-    return {
-        "checkpoint_uri": uri,
-        "perplexity_before": metrics["perplexity_before"],
-        "perplexity_after": metrics["perplexity_after"],
-        "tokens_seen": int(manifest["tokens_seen"]),
-        "tokens_per_second": float(metrics["tokens_per_second"]),
-        "version": manifest["version"],
-        "reused": reused,
-        "manifest": manifest,
-    }
-
-
-def report_metadata(summary: dict) -> dict:
-    """The materialization metadata an asset shows (the loss curve is added by the asset)."""
-    uri = summary["checkpoint_uri"]
-    return {
-        "checkpoint_uri": {"raw_value": uri, "type": "url" if uri.startswith("s3://") else "path"},
-        "perplexity_before": float(summary["perplexity_before"]),
-        "perplexity_after": float(summary["perplexity_after"]),
-        "tokens_seen": int(summary["tokens_seen"]),
-        "tokens_per_second": float(summary["tokens_per_second"]),
-        "version": summary["version"],
-        "reused_published_checkpoint": bool(summary["reused"]),
-        "manifest": summary["manifest"],
-    }
+    return checkpoint_summary(uri, manifest, reused=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -480,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = MlmPretrainConfig.from_mapping(raw)
         summary = pretrain_mlm(cfg, logger=reporter.log)
         if summary is not None:
-            reporter.report(report_metadata(summary), data_version=summary["version"])
+            reporter.report(checkpoint_metadata(summary), data_version=summary["version"])
     return 0
 
 

@@ -1021,11 +1021,52 @@ def _parse_overrides(pairs: Sequence[str]) -> dict:
     return out
 
 
-def _merge(base: dict, extra: Mapping) -> dict:
+def deep_merge(base: dict, extra: Mapping) -> dict:
+    """``base`` with ``extra`` laid over it, nested mappings merged key by key."""
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
     return out
+
+
+def text_sample(texts: Sequence[str], max_chars: int):
+    """The corpus's first ``max_chars`` characters, whole texts at a time (tokenizer training input)."""
+    used = 0
+    for t in texts:
+        yield t
+        used += len(t)
+        if used >= max_chars:
+            return
+
+
+def checkpoint_summary(uri: str, manifest: dict, reused: bool) -> dict:
+    """What an entry point returns about the checkpoint it published (or reused)."""
+    metrics = manifest["metrics"]
+    return {
+        "checkpoint_uri": uri,
+        "perplexity_before": metrics["perplexity_before"],
+        "perplexity_after": metrics["perplexity_after"],
+        "tokens_seen": int(manifest["tokens_seen"]),
+        "tokens_per_second": float(metrics["tokens_per_second"]),
+        "version": manifest["version"],
+        "reused": reused,
+        "manifest": manifest,
+    }
+
+
+def checkpoint_metadata(summary: dict) -> dict:
+    """The materialization metadata a checkpoint asset shows (the loss curve is added by the asset)."""
+    uri = summary["checkpoint_uri"]
+    return {
+        "checkpoint_uri": {"raw_value": uri, "type": "url" if uri.startswith("s3://") else "path"},
+        "perplexity_before": float(summary["perplexity_before"]),
+        "perplexity_after": float(summary["perplexity_after"]),
+        "tokens_seen": int(summary["tokens_seen"]),
+        "tokens_per_second": float(summary["tokens_per_second"]),
+        "version": summary["version"],
+        "reused_published_checkpoint": bool(summary["reused"]),
+        "manifest": summary["manifest"],
+    }
 
 
 def _metadata_entry(value: Any) -> dict:
@@ -1106,14 +1147,14 @@ def entry_point_session(description: str, argv: Sequence[str] | None = None) -> 
         if process_rank() == 0:
             with open_dagster_pipes() as pipes:
                 try:
-                    config = _merge(_merge(raw, pipes.extras.get("config") or {}), _parse_overrides(args.set))
+                    config = deep_merge(deep_merge(raw, pipes.extras.get("config") or {}), _parse_overrides(args.set))
                     yield config, RunReporter(pipes)
                 except Exception as exc:
                     pipes.log.error(f"{FAILURE_PREFIX}{type(exc).__name__}: {exc}")  # the reason, for the asset's Failure
                     raise
             return
-        raw = _merge(raw, _pipes_extras_without_messages().get("config") or {})
-    yield _merge(raw, _parse_overrides(args.set)), RunReporter(None)
+        raw = deep_merge(raw, _pipes_extras_without_messages().get("config") or {})
+    yield deep_merge(raw, _parse_overrides(args.set)), RunReporter(None)
 
 
 def quiet_libraries() -> None:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from ..conftest import free_port
-from .conftest import BIN, DOCKER, REPO
+from .conftest import BIN, DOCKER, REPO, stop_process
 
 COMPOSE = DOCKER / "docker-compose.yml"
 SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "MINIO_ROOT_PASSWORD": "minio-secret"}
@@ -189,15 +189,6 @@ def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
 
 def test_every_compose_entrypoint_runs_outside_docker(compose_config, deployment_home, tmp_path, monkeypatch):
     services, env = compose_config["services"], deployment_home
@@ -236,7 +227,7 @@ def test_every_compose_entrypoint_runs_outside_docker(compose_config, deployment
             assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1
     finally:
         for proc in reversed(started):
-            _stop(proc)
+            stop_process(proc)
 
     # The workers: dagster-celery accepts the compose arguments as given (the config file exists and validates);
     # test_celery.py runs real workers with these same arguments.

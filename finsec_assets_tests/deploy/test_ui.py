@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 
 from ..conftest import free_port
+from .conftest import stop_process
 from .conftest import BIN, REPO
 
 PARTITION = "2024-01-01"
@@ -79,12 +80,7 @@ def webserver(tmp_path, monkeypatch):
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}", instance
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, grace=30)
         instance.dispose()
 
 

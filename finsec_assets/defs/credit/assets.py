@@ -26,7 +26,7 @@ from ...ml.altman import (INVESTMENT_GRADE, NLP_SCORES, RATINGS, AltmanAnchors,
 from ...ml.rating import (RatingModel, apply_embedding_pca, fit_and_evaluate, fit_embedding_pca, plot_confusion_matrix,
                           plot_feature_importance)
 from ...storage.tables import content_hash
-from ..common import FinsecResource, figure, png_metadata, source_version, table_output
+from ..common import FinsecResource, figure, md_list, png_metadata, source_version, table_output
 from . import checks
 
 ALL_QUARTERS = dg.AssetIn(partition_mapping=dg.AllPartitionMapping())
@@ -37,10 +37,6 @@ TABULAR_FEATURES = ["industry_code", *RATIOS, "altman_z"]
 MODEL_VARIANTS = ("tabular", "tabtext")
 TASK_LABELS = {"binary": "investment_grade", "multiclass": "rating"}
 PROBA_COLUMNS = [f"p_{r}" for r in RATINGS]
-
-
-def _md_list(items: list[str], limit: int = 100) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {x}" for x in items[:limit]) or "none")
 
 
 def _md_table(df: pd.DataFrame) -> dg.MetadataValue:
@@ -74,7 +70,7 @@ def altman_inputs(context: dg.AssetExecutionContext, finsec: FinsecResource, com
         context.log.warning(f"altman_inputs: {line}")
     if not frames:
         raise dg.Failure("altman_inputs: no universe company has XBRL company facts with a 10-K",
-                         metadata={"companies_without_facts": _md_list(without)})
+                         metadata={"companies_without_facts": md_list(without)})
     df = pd.concat(frames, ignore_index=True)
     df = df[["cik", "ticker", *[c for c in df.columns if c not in ("cik", "ticker")]]]
     latest = df.sort_values("period_end").groupby("cik").tail(1).set_index("ticker")
@@ -87,7 +83,7 @@ def altman_inputs(context: dg.AssetExecutionContext, finsec: FinsecResource, com
     ax.legend(fontsize=7, ncol=3)
     yield table_output(df, {
         "companies": int(df["cik"].nunique()), "fiscal_years": len(df),
-        "companies_without_facts": _md_list(without),
+        "companies_without_facts": md_list(without),
         "without_public_float": int(df["flags"].str.contains("mve_missing").sum()),
         "flags": _md_table(flag_counts.to_frame("fiscal_years")),
         "latest_year": _md_table(latest[["fiscal_year", "period_end", "altman_z", "zone", "altman_z_double_prime",

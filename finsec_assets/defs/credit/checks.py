@@ -6,6 +6,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from ..common import md_list
 from ...ml.altman import INVESTMENT_GRADE, RATINGS, accounting_identity_violations, simulate_financials
 
 # JumpStart's rating shares on 3,286 MD&As (../shared/REFERENCE.md).
@@ -39,15 +40,11 @@ rating_predictions_checks = [
 ]
 
 
-def _md(lines: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {x}" for x in lines[:50]) or "none")
-
-
 def accounting_identities(df: pd.DataFrame) -> dg.AssetCheckResult:
     bad = accounting_identity_violations(df)
     lines = [f"{r.accession} (cik {r.cik}, FY{r.fiscal_year}): {r.rule}" for r in bad.itertuples()]
     return dg.AssetCheckResult(asset_key="altman_inputs", check_name="accounting_identities", passed=bad.empty,
-                               metadata={"fiscal_years": len(df), "violations": len(bad), "details": _md(lines)})
+                               metadata={"fiscal_years": len(df), "violations": len(bad), "details": md_list(lines)})
 
 
 def every_missing_score_is_explained(df: pd.DataFrame) -> dg.AssetCheckResult:
@@ -57,7 +54,7 @@ def every_missing_score_is_explained(df: pd.DataFrame) -> dg.AssetCheckResult:
                                passed=unexplained.empty,
                                metadata={"without_z": int(df["altman_z"].isna().sum()),
                                          "without_z_double_prime": int(df["altman_z_double_prime"].isna().sum()),
-                                         "unexplained": _md(lines)})
+                                         "unexplained": md_list(lines)})
 
 
 def seed_spread(n: int, draws: int = 30, **simulation) -> pd.DataFrame:
@@ -85,7 +82,7 @@ def no_nan_in_features(df: pd.DataFrame, features: list[str]) -> dg.AssetCheckRe
     bad = {c: int((~np.isfinite(values[c])).sum()) for c in features if (~np.isfinite(values[c])).any()}
     return dg.AssetCheckResult(asset_key="tabtext_dataset", check_name="no_nan_in_features", passed=not bad,
                                metadata={"features": len(features), "rows": len(df),
-                                         "non_finite": _md([f"{c}: {k}" for c, k in bad.items()])})
+                                         "non_finite": md_list([f"{c}: {k}" for c, k in bad.items()])})
 
 
 def labels_consistent(df: pd.DataFrame) -> dg.AssetCheckResult:

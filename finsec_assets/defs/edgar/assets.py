@@ -8,12 +8,8 @@ from ...edgar.client import EdgarError
 from ...edgar.ingest import fetch_filings, filing_index as build_filing_index, resolve_universe
 from ...edgar.parsing import EdgarDataError, quarter_bounds, quarter_label
 from ...storage.tables import read_table
-from ..common import FinsecResource, quarter_partitions, table_output
+from ..common import FinsecResource, md_list, quarter_partitions, table_output
 from . import checks
-
-
-def _problems_md(items: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {p}" for p in items[:100]) or "none")
 
 
 @dg.asset(group_name="edgar", kinds={"duckdb", "parquet"}, code_version="1")
@@ -22,8 +18,8 @@ def company_universe(context: dg.AssetExecutionContext, finsec: FinsecResource) 
     entries = finsec.settings().universe
     df, problems = resolve_universe(finsec.edgar(), entries)
     if df.empty:
-        raise dg.Failure(f"none of FINSEC_UNIVERSE={','.join(entries)} could be resolved", metadata={"problems": _problems_md(problems.items)})
-    return table_output(df, {"requested": len(entries), "resolved": len(df), "problems": _problems_md(problems.items),
+        raise dg.Failure(f"none of FINSEC_UNIVERSE={','.join(entries)} could be resolved", metadata={"problems": md_list(problems.items)})
+    return table_output(df, {"requested": len(entries), "resolved": len(df), "problems": md_list(problems.items),
                              "preview": dg.MetadataValue.md(df.to_markdown(index=False))})
 
 
@@ -42,11 +38,11 @@ def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, comp
     df, problems = build_filing_index(finsec.edgar(), company_universe["cik"].astype(int).tolist(), start, end)
     if problems.items and len(problems.items) == len(company_universe):
         raise dg.Failure(f"{quarter_label(context.partition_key)}: no company's submissions could be read",
-                         metadata={"problems": _problems_md(problems.items)})
+                         metadata={"problems": md_list(problems.items)})
     yield table_output(df, {"quarter": quarter_label(context.partition_key), "companies": int(df["cik"].nunique()),
                             "10-K": int((df["form"].str.startswith("10-K")).sum()),
                             "10-Q": int((df["form"].str.startswith("10-Q")).sum()),
-                            "amendments": int(df["is_amendment"].sum()), "problems": _problems_md(problems.items)})
+                            "amendments": int(df["is_amendment"].sum()), "problems": md_list(problems.items)})
     yield checks.accession_format_and_unique(df, "filing_index")
 
 
@@ -64,7 +60,7 @@ def raw_filings(context: dg.AssetExecutionContext, finsec: FinsecResource, filin
     yield table_output(df, {"quarter": quarter_label(context.partition_key), "fetched": fetched,
                             "reused": int(df["uri"].notna().sum()) - fetched, "failed": len(problems.items),
                             "stored_mb": round(float(df["bytes"].fillna(0).sum()) / 1e6, 2),
-                            "problems": _problems_md(problems.items)})
+                            "problems": md_list(problems.items)})
     yield checks.accession_format_and_unique(df, "raw_filings")
     yield checks.every_index_row_has_a_document(filing_index, df)
     yield checks.stored_bytes_match_sha256(df, store)

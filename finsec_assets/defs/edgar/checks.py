@@ -10,6 +10,7 @@ import pandas as pd
 
 from ...edgar.parsing import ACCESSION_RE
 from ...storage.object_store import ObjectStore
+from ..common import md_list
 
 filing_index_checks = [
     dg.AssetCheckSpec("accession_format_and_unique", asset="filing_index",
@@ -41,7 +42,7 @@ def every_index_row_has_a_document(index: pd.DataFrame, raw: pd.DataFrame) -> dg
         asset_key="raw_filings", check_name="every_index_row_has_a_document", passed=not missing,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"missing": len(missing),
-                  "missing_filings": dg.MetadataValue.md("\n".join(f"- {a}: {errors.get(a)}" for a in missing[:50]) or "none")},
+                  "missing_filings": md_list(f"{a}: {errors.get(a)}" for a in missing)},
     )
 
 

@@ -3,6 +3,8 @@
 from collections import Counter
 
 import dagster as dg
+
+from ..common import md_list
 import numpy as np
 import pandas as pd
 
@@ -15,10 +17,6 @@ pooled_embeddings_checks = [
     dg.AssetCheckSpec("every_nonempty_section_embedded", asset="pooled_embeddings",
                       description="Each chosen section with text has exactly one row; empty sections have none."),
 ]
-
-
-def _md(lines: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {x}" for x in lines[:50]) or "none")
 
 
 def vectors_finite_and_unit_norm(df: pd.DataFrame) -> dg.AssetCheckResult:
@@ -37,7 +35,7 @@ def vectors_finite_and_unit_norm(df: pd.DataFrame) -> dg.AssetCheckResult:
                 bad.append(f"{where}: norm {norm:.6f}")
     worst = max((abs(n - 1.0) for n in norms), default=0.0)
     return dg.AssetCheckResult(asset_key="pooled_embeddings", check_name="vectors_finite_and_unit_norm", passed=not bad,
-                               metadata={"rows": len(df), "failing": len(bad), "max_norm_error": worst, "details": _md(bad)})
+                               metadata={"rows": len(df), "failing": len(bad), "max_norm_error": worst, "details": md_list(bad)})
 
 
 def every_nonempty_section_embedded(df: pd.DataFrame, nonempty: pd.DataFrame, empty: pd.DataFrame) -> dg.AssetCheckResult:
@@ -54,4 +52,4 @@ def every_nonempty_section_embedded(df: pd.DataFrame, nonempty: pd.DataFrame, em
     return dg.AssetCheckResult(asset_key="pooled_embeddings", check_name="every_nonempty_section_embedded",
                                passed=not problems,
                                metadata={"sections_with_text": len(want), "empty_sections": len(blank),
-                                         "rows": len(df), "problems": _md(problems)})
+                                         "rows": len(df), "problems": md_list(problems)})

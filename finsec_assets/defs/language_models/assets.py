@@ -25,7 +25,8 @@ import pandas as pd
 from pydantic import Field
 
 from ...ml import clm_finetune, mlm_pretrain
-from ...ml.training_common import FAILURE_PREFIX, code_version, corpus_parquet_bytes, launch_command, visible_gpu_count
+from ...ml.training_common import (FAILURE_PREFIX, code_version, corpus_parquet_bytes, deep_merge, launch_command,
+                                   visible_gpu_count)
 from ...storage.object_store import ObjectStore
 from ..common import GPU_OP_TAGS, GPU_POOL, FinsecResource
 
@@ -97,7 +98,7 @@ def _launch(context, client: dg.PipesSubprocessClient, finsec: FinsecResource, e
         extra = json.loads(config.extra_settings or "{}")
     except json.JSONDecodeError as exc:
         raise dg.Failure(f"extra_settings is not JSON: {exc}") from exc
-    settings = _merge(settings, extra)
+    settings = deep_merge(settings, extra)
     processes = config.processes or max(1, visible_gpu_count())
     command = launch_command(entry_module, processes, config.launcher)
     context.log.info(f"launching {' '.join(command)}")
@@ -123,13 +124,6 @@ def _reported_failure(context) -> str | None:
         if record.dagster_event is None and FAILURE_PREFIX in (record.user_message or ""):
             return record.user_message.split(FAILURE_PREFIX, 1)[1]
     return None
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _loss_curve(finsec: FinsecResource, checkpoint_uri: str) -> dg.MetadataValue:

@@ -12,7 +12,7 @@ from ...storage.object_store import ObjectStore
 from ...text import html as html_module
 from ...storage.tables import content_hash
 from ...text import scoring, summarize, sections as sections_module, sentences as sentences_module
-from ..common import (FinsecResource, figure, png_metadata, previous_partition, quarter_partitions, reusable_rows,
+from ..common import (FinsecResource, figure, md_list, png_metadata, previous_partition, quarter_partitions, reusable_rows,
                       source_version, table_output, text_sha256)
 from . import checks
 
@@ -70,7 +70,7 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
         "sections": len(df), "mdna_sections": len(mdna),
         "median_mdna_words": int(mdna["n_words"].median()) if len(mdna) else 0,
         "items": dg.MetadataValue.md(counts.to_frame("sections").to_markdown()),
-        "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings[:100]) or "none"),
+        "warnings": md_list(warnings),
     })
     yield checks.required_items_present(df, stored)
     yield checks.no_table_of_contents_section(df)

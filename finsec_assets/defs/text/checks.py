@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ...text.sections import is_table_of_contents, required_items
+from ..common import md_list
 
 filing_sections_checks = [
     dg.AssetCheckSpec("required_items_present", asset="filing_sections",
@@ -20,10 +21,6 @@ nlp_scores_checks = [
 ]
 
 
-def _md(lines: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {x}" for x in lines[:50]) or "none")
-
-
 def required_items_present(sections: pd.DataFrame, filings: pd.DataFrame) -> dg.AssetCheckResult:
     items = sections.groupby("accession")["item"].apply(set).to_dict() if len(sections) else {}
     missing = []
@@ -35,13 +32,13 @@ def required_items_present(sections: pd.DataFrame, filings: pd.DataFrame) -> dg.
         if lacking:
             missing.append(f"{rec['accession']} ({rec['form']}): missing {sorted(lacking)}")
     return dg.AssetCheckResult(asset_key="filing_sections", check_name="required_items_present", passed=not missing,
-                               metadata={"filings": len(filings), "failing": len(missing), "details": _md(missing)})
+                               metadata={"filings": len(filings), "failing": len(missing), "details": md_list(missing)})
 
 
 def no_table_of_contents_section(sections: pd.DataFrame) -> dg.AssetCheckResult:
     bad = [f"{r.accession} item {r.item}" for r in sections.itertuples() if is_table_of_contents(r.text or "")]
     return dg.AssetCheckResult(asset_key="filing_sections", check_name="no_table_of_contents_section", passed=not bad,
-                               metadata={"suspects": _md(bad)})
+                               metadata={"suspects": md_list(bad)})
 
 
 def sections_do_not_overlap(sections: pd.DataFrame) -> dg.AssetCheckResult:
@@ -52,7 +49,7 @@ def sections_do_not_overlap(sections: pd.DataFrame) -> dg.AssetCheckResult:
         for i in np.nonzero(starts[1:] < ends[:-1])[0]:
             bad.append(f"{accession}: item {group['item'].iloc[i]} overlaps item {group['item'].iloc[i + 1]}")
     return dg.AssetCheckResult(asset_key="filing_sections", check_name="sections_do_not_overlap", passed=not bad,
-                               metadata={"overlaps": _md(bad)})
+                               metadata={"overlaps": md_list(bad)})
 
 
 SHARE_COLUMNS = ["positive", "negative", "certainty", "uncertainty", "risk", "safe", "litigious", "fraud"]
@@ -74,4 +71,4 @@ def scores_in_range(scores: pd.DataFrame) -> dg.AssetCheckResult:
     nan = scored[SHARE_COLUMNS + ["polarity", "sentiment", "readability"]].isna().any(axis=1)
     problems += [f"{r.accession} {r.item}: NaN score" for r in scored[nan].itertuples()]
     return dg.AssetCheckResult(asset_key="nlp_scores", check_name="scores_in_range", passed=not problems,
-                               metadata={"rows": len(scores), "scored": len(scored), "problems": _md(problems)})
+                               metadata={"rows": len(scores), "scored": len(scored), "problems": md_list(problems)})
