@@ -27,7 +27,7 @@ defs = dg.Definitions(
     sensors=[edgar_sensors.new_filings_sensor, edgar_sensors.universe_backfill_sensor],
     resources={
         "finsec": common.FinsecResource(),
-        "io_manager": common.ParquetTableIOManager(finsec=common.FinsecResource()),
+        "io_manager": common.LakeIOManager(finsec=common.FinsecResource()),
         "pipes_subprocess_client": dg.PipesSubprocessClient(),
     },
     executor=executors.run_executor(),
