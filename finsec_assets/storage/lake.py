@@ -208,6 +208,11 @@ class Lake:
                 self._db, self._pid, self._views = db, os.getpid(), {}
             return self._db
 
+    @property
+    def safe_catalog_url(self) -> str:
+        """The catalog URL without its password (for logs and metadata)."""
+        return self._safe_catalog()
+
     def _safe_catalog(self) -> str:
         return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.location.catalog_url)
 
@@ -243,6 +248,16 @@ class Lake:
                 self._views = wanted
             finally:
                 cur.close()
+
+    def shell_statements(self) -> list[str]:
+        """SQL that gives a DuckDB shell the same view of the lake as ``sql()`` (for ``make sql``)."""
+        root = self._root()
+        self._refresh_views(root)
+        views = [r[0] for r in root.execute("select sql from duckdb_views() where database_name = 'memory' "
+                                             "and schema_name = 'main' and not internal").fetchall()]
+        views = [v.replace("CREATE VIEW ", "CREATE OR REPLACE VIEW memory.main.", 1) for v in views]
+        return [*self.location.setup_sql(), f"USE {ALIAS}", *views,
+                f"SET search_path = 'memory.main,{ALIAS}.main'"]
 
     def close(self) -> None:
         with self._lock:
@@ -467,6 +482,30 @@ class Lake:
             out = self._call(f"CALL {fn}({sql_literal(ALIAS)}, older_than => {interval})")
             n += len(out)
         return n
+
+    def live_files(self) -> dict:
+        """Data files the current snapshot reads: count and bytes (from DuckLake's own catalog tables)."""
+        row = self.sql(f"select count(*) n, coalesce(sum(file_size_bytes), 0) b from __ducklake_metadata_{ALIAS}."
+                       "ducklake_data_file where end_snapshot is null").iloc[0]
+        return {"files": int(row["n"]), "bytes": int(row["b"])}
+
+    def maintain(self, keep_snapshots_days: float, delete_files_older_than_days: float = 1.0,
+                 merge_small_files: bool = True) -> dict:
+        """Write inlined rows out, merge small files, expire old snapshots, delete files nothing needs; returns
+        what changed. Files younger than ``delete_files_older_than_days`` are kept: a running query or a writer
+        that has not committed yet may still need them."""
+        if keep_snapshots_days < 0 or delete_files_older_than_days < 0:
+            raise LakeError("lake maintenance: keep_snapshots_days and delete_files_older_than_days must be >= 0")
+        before = self.live_files()
+        snapshots_before = len(self.snapshots())
+        if merge_small_files:
+            self.flush_inlined_data()
+            self.merge_adjacent_files()
+        expired = self.expire_snapshots(keep_snapshots_days)
+        deleted = self.cleanup_files(delete_files_older_than_days)
+        after = self.live_files()
+        return {"files_before": before["files"], "files_after": after["files"], "bytes_after": after["bytes"],
+                "snapshots_before": snapshots_before, "snapshots_expired": expired, "files_deleted": deleted}
 
     def _call(self, statement: str) -> pd.DataFrame:
         last = None
