@@ -87,7 +87,7 @@ def moto_s3():
 
 
 @pytest.fixture
-def postgres_url():
+def lake_postgres_url():
     """A fresh, empty Postgres database on 127.0.0.1:5432 for one test (dropped afterwards)."""
     import uuid
 

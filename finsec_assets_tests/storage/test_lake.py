@@ -22,7 +22,7 @@ def lake(request, tmp_path):
         request.getfixturevalue("moto_s3")
         env["FINSEC_OBJECT_STORE_URL"] = f"s3://finsec-test/{tmp_path.name}-{request.param}"
     if request.param.startswith("postgres"):
-        env["FINSEC_CATALOG_URL"] = request.getfixturevalue("postgres_url")
+        env["FINSEC_CATALOG_URL"] = request.getfixturevalue("lake_postgres_url")
     lake = make_lake(tmp_path, **env)
     yield lake
     lake.close()
@@ -132,3 +132,34 @@ def test_maintenance_merges_expires_and_cleans(tmp_path):
     assert len(lake.data_files("m")) <= files_before
     parquet = list((tmp_path / "home" / "objects" / "lake").rglob("*.parquet"))
     assert len(parquet) == len(lake.data_files("m"))  # the replaced quarters' files are gone
+
+
+def test_import_of_the_old_parquet_layout(tmp_path):
+    import io
+
+    import pyarrow.parquet as pq
+
+    from finsec_assets.storage.migrate import import_old_tables
+    from finsec_assets.storage.object_store import ObjectStore
+    from finsec_assets.storage.tables import dataframe_to_arrow
+
+    def put(key, df):
+        buf = io.BytesIO()
+        pq.write_table(dataframe_to_arrow(df), buf)
+        store.put_bytes(key, buf.getvalue())
+
+    store = ObjectStore(str(tmp_path / "home" / "objects"))
+    vecs = [np.ones(4, np.float32), np.zeros(4, np.float32)]
+    put("tables/pooled_embeddings/2024-01-01.parquet", frame(["a", "b"], embedding=vecs))
+    put("tables/pooled_embeddings/2024-04-01.parquet", frame(["c"], embedding=vecs[:1]))
+    put("tables/company_universe/all.parquet", pd.DataFrame({"cik": [1, 2]}))
+    store.put_bytes("tables/pooled_embeddings/.tmp-x2024-07-01.parquet", b"half a file")  # a killed writer's leftover
+    lake = make_lake(tmp_path)
+    done = import_old_tables(lake, store, log=lambda _: None)
+    assert [(d["asset"], d["partition"], d["rows"]) for d in done] == [
+        ("company_universe", None, 2), ("pooled_embeddings", "2024-01-01", 2), ("pooled_embeddings", "2024-04-01", 1)]
+    assert lake.partitions("pooled_embeddings") == ["2024-01-01", "2024-04-01"]
+    assert dict(lake.columns("pooled_embeddings"))["embedding"] == "FLOAT[4]"
+    assert lake.sql("select count(*) n from company_universe")["n"][0] == 2
+    import_old_tables(lake, store, log=lambda _: None)  # rerun: replaced, not duplicated
+    assert lake.sql("select count(*) n from pooled_embeddings")["n"][0] == 3

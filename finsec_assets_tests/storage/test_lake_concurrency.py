@@ -85,8 +85,8 @@ def test_a_writer_killed_mid_write_leaves_the_table_as_it_was(tmp_path, kill_aft
     assert snapshot == int(lake.snapshots()["snapshot_id"].max())
 
 
-def test_two_hosts_share_a_postgres_catalog_and_s3(tmp_path, moto_s3, postgres_url):
-    shared = {"FINSEC_CATALOG_URL": postgres_url, "FINSEC_OBJECT_STORE_URL": f"s3://finsec-test/{uuid.uuid4().hex[:8]}"}
+def test_two_hosts_share_a_postgres_catalog_and_s3(tmp_path, moto_s3, lake_postgres_url):
+    shared = {"FINSEC_CATALOG_URL": lake_postgres_url, "FINSEC_OBJECT_STORE_URL": f"s3://finsec-test/{uuid.uuid4().hex[:8]}"}
     hosts = [env_for(tmp_path / name, **shared) for name in ("host-a", "host-b")]
     quarters = {0: ["2023-07-01", "2023-10-01", "2024-01-01"], 1: ["2024-04-01", "2024-07-01", "2024-01-01"]}
     procs = [subprocess.Popen(WRITER + ["replace", "sections", "2000", f"host{i}", *quarters[i]], env=env,
