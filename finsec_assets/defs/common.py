@@ -12,7 +12,7 @@ from pydantic import PrivateAttr
 from ..edgar.client import EdgarClient
 from ..edgar.ratelimit import RateLimiter
 from ..settings import Settings
-from ..storage.lake import PARTITION_COLUMN, Lake, LakeError, open_lake, quote_ident
+from ..storage.lake import PARTITION_COLUMN, Lake, LakeError, open_lake, quote_ident, sql_literal
 from ..storage.object_store import ObjectStore
 from ..storage.tables import content_hash
 
@@ -150,8 +150,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if not lake.has_table(asset):
             return pd.DataFrame()
         columns = ", ".join(quote_ident(c) for c, _ in lake.columns(asset) if c != PARTITION_COLUMN)
-        return lake.sql(f"select {columns} from {quote_ident(asset)} where {PARTITION_COLUMN} in (select unnest(?)) "
-                        f"order by {PARTITION_COLUMN}", [keys])
+        wanted = ", ".join(sql_literal(k) for k in keys)  # literals, so the lake prunes files by partition
+        return lake.sql(f"select {columns} from {quote_ident(asset)} where {PARTITION_COLUMN} in ({wanted}) "
+                        f"order by {PARTITION_COLUMN}")
 
 
 ParquetTableIOManager = LakeIOManager  # the name definitions.py used before the lake
