@@ -60,7 +60,7 @@ def test_four_processes_replacing_the_same_and_different_partitions(tmp_path):
     assert len({w["snapshot"] for w in writes}) == 24
 
 
-@pytest.mark.parametrize("kill_after_s", [0.05, 0.4, 1.0, 2.0])
+@pytest.mark.parametrize("kill_after_s", [0.05, 0.4, 1.0, 2.0, "after-commit"])
 def test_a_writer_killed_mid_write_leaves_the_table_as_it_was(tmp_path, kill_after_s):
     env = env_for(tmp_path / "home")
     subprocess.run(WRITER + ["big", "t", "20000", "old", "2024-01-01"], env=env, check=True, capture_output=True,
@@ -69,7 +69,9 @@ def test_a_writer_killed_mid_write_leaves_the_table_as_it_was(tmp_path, kill_aft
     proc = subprocess.Popen(WRITER + ["big", "t", "200000", "new", "2024-01-01"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
-    deadline = time.monotonic() + kill_after_s
+    if kill_after_s == "after-commit":
+        assert proc.stdout.readline().strip() == "committed"
+    deadline = time.monotonic() + (0 if kill_after_s == "after-commit" else kill_after_s)
     seen = set()
     while time.monotonic() < deadline:  # readers during the write see one whole version
         rows = lake.sql("select batch, count(*) n from t group by 1").values.tolist()
@@ -79,6 +81,14 @@ def test_a_writer_killed_mid_write_leaves_the_table_as_it_was(tmp_path, kill_aft
     proc.wait(30)
     rows = lake.sql("select batch, count(*) n, count(distinct accession) a from t group by 1").values.tolist()
     assert rows in ([["old", 20000, 20000]], [["new", 200000, 200000]]), rows
+    if kill_after_s == "after-commit":
+        assert rows[0][0] == "new"
+    elif kill_after_s <= 0.05:  # the write takes seconds: this kill lands before the commit
+        assert rows[0][0] == "old"
+    print(f"killed after {kill_after_s}: the table holds the {rows[0][0]} version; readers saw {sorted(seen)}")
+    lake.cleanup_files(older_than_days=0)  # what the dead writer left behind is deleted; files of snapshots stay
+    on_disk = list((tmp_path / "home" / "objects" / "lake").rglob("*.parquet"))
+    assert len(on_disk) == lake.sql("select count(*) n from __ducklake_metadata_lake.ducklake_data_file")["n"][0]
     # the next write succeeds (a lock the dead writer held is gone) and is whole
     snapshot = lake.replace_partition("t", "2024-01-01", lake.read_partition("t", "2024-01-01").head(5).assign(batch="next"))
     assert lake.sql("select batch, count(*) n from t group by 1").values.tolist() == [["next", 5]]
