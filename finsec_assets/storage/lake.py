@@ -184,6 +184,7 @@ class Lake:
         self._db: duckdb.DuckDBPyConnection | None = None
         self._pid: int | None = None
         self._views: dict[str, dict[str, int]] = {}
+        self._views_snapshot: int | None = None
 
     # -- connections --------------------------------------------------------------
     def _root(self) -> duckdb.DuckDBPyConnection:
@@ -205,7 +206,7 @@ class Lake:
                 else:
                     raise LakeError(f"could not open the lake {self._safe_catalog()}: {last}") from last
                 db.execute(f"USE {ALIAS}")
-                self._db, self._pid, self._views = db, os.getpid(), {}
+                self._db, self._pid, self._views, self._views_snapshot = db, os.getpid(), {}, None
             return self._db
 
     @property
@@ -230,6 +231,9 @@ class Lake:
         with self._lock:
             cur = root.cursor()
             try:
+                snapshot = cur.execute(f"select id from {ALIAS}.current_snapshot()").fetchone()[0]
+                if snapshot == self._views_snapshot:
+                    return  # nothing committed since the views were made
                 rows = cur.execute(
                     "select table_name, column_name, comment from duckdb_columns() "
                     "where database_name = ? and schema_name = 'main' and comment like 'FLOAT[%'", [ALIAS]).fetchall()
@@ -237,6 +241,7 @@ class Lake:
                 for table, column, comment in rows:
                     if m := VECTOR_COMMENT.match(comment or ""):
                         wanted.setdefault(table, {})[column] = int(m.group(1))
+                self._views_snapshot = snapshot
                 if wanted == self._views:
                     return
                 for table in set(self._views) - set(wanted):
