@@ -159,6 +159,19 @@ def _ddl_type(arrow_type: pa.DataType) -> str:
         con.close()
 
 
+@functools.lru_cache(maxsize=256)
+def _common_type(old: str, new: str) -> str | None:
+    """The type both fit in without loss (DuckDB's implicit casts: INTEGER+BIGINT=BIGINT, BIGINT+DOUBLE=DOUBLE);
+    text stays text; None when there is none (BIGINT stored, text arriving)."""
+    con = duckdb.connect()
+    try:
+        return con.execute(f"select typeof(coalesce(NULL::{old}, NULL::{new}))").fetchone()[0]
+    except duckdb.Error:
+        return "VARCHAR" if old == "VARCHAR" else None
+    finally:
+        con.close()
+
+
 def _vector_dims(table: pa.Table) -> dict[str, int]:
     return {f.name: f.type.list_size for f in table.schema if pa.types.is_fixed_size_list(f.type)}
 
@@ -190,7 +203,7 @@ class Lake:
     def _root(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._db is None or self._pid != os.getpid():  # a forked child opens its own
-                db = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+                db = duckdb.connect()
                 last = None
                 for attempt in range(self.max_attempts):
                     try:
@@ -434,28 +447,36 @@ class Lake:
             cur.execute(f"INSERT INTO {name} BY NAME SELECT {select} FROM _incoming")
 
     def _evolve(self, cur, table: str, name: str, incoming: pa.Table, existing: dict[str, str], partition_key) -> None:
-        """New columns are added; a column whose stored values are all null takes the new type; other type
-        changes must be casts DuckDB can do, else the write fails naming the column."""
+        """New columns are added; a column whose stored values are all null takes the new type; numbers widen
+        (INTEGER to BIGINT to DOUBLE, never rounded into the narrower type); other changes fail naming the column."""
         for field in incoming.schema:
             new_type = _ddl_type(field.type)
             old_type = existing.get(field.name)
+            column = quote_ident(field.name)
             if old_type is None:
-                cur.execute(f"ALTER TABLE {name} ADD COLUMN {quote_ident(field.name)} {new_type}")
+                cur.execute(f"ALTER TABLE {name} ADD COLUMN {column} {new_type}")
                 continue
             if old_type == new_type or incoming.column(field.name).null_count == incoming.num_rows:
                 continue  # same type, or nothing to store: keep the table's
             others = f"WHERE {quote_ident(PARTITION_COLUMN)} IS DISTINCT FROM ?" if partition_key is not None else ""
-            stored = cur.execute(f"select count({quote_ident(field.name)}) from {name} {others}",
+            stored = cur.execute(f"select count({column}) from {name} {others}",
                                  [partition_key] if others else []).fetchone()[0]
             if stored == 0:  # the old type was a guess from empty or all-null partitions
-                cur.execute(f"ALTER TABLE {name} DROP COLUMN {quote_ident(field.name)}")
-                cur.execute(f"ALTER TABLE {name} ADD COLUMN {quote_ident(field.name)} {new_type}")
+                cur.execute(f"ALTER TABLE {name} DROP COLUMN {column}")
+                cur.execute(f"ALTER TABLE {name} ADD COLUMN {column} {new_type}")
                 continue
-            try:
-                cur.execute(f"select CAST({quote_ident(field.name)} AS {old_type}) from _incoming").fetchall()
-            except duckdb.Error as exc:
+            wider = _common_type(old_type, new_type)
+            problem = None
+            if wider is None:
+                problem = "the two types have no common type"
+            elif wider != old_type:
+                try:
+                    cur.execute(f"ALTER TABLE {name} ALTER COLUMN {column} SET DATA TYPE {wider}")
+                except duckdb.Error as exc:
+                    problem = f"the lake cannot widen it to {wider} ({exc})"
+            if problem:
                 raise LakeError(f"table {table!r}: column {field.name!r} is stored as {old_type} but the new data is "
-                                f"{new_type} and does not convert ({exc}). Rename the column, or rebuild the table.") from exc
+                                f"{new_type}: {problem}. Convert the column in the asset, rename it, or rebuild the table.")
 
     def _snapshot_of(self, cur, tag: str) -> int:
         row = cur.execute(f"select max(snapshot_id) from {ALIAS}.snapshots() where commit_extra_info = ?", [tag]).fetchone()

@@ -77,9 +77,15 @@ def test_schema_evolves_across_partitions(lake):
     assert list(out["tags"][1]) == ["x", "y"] and list(out["tags"][0]) == []
     assert out["score"].tolist()[1] == 0.5
     assert dict(lake.columns("t"))["note"] == "BIGINT"  # the all-null guess (text) gave way to the real type
-    with pytest.raises(LakeError, match="column 'note' is stored as BIGINT"):
+    with pytest.raises(LakeError, match="column 'note' is stored as BIGINT but the new data is VARCHAR"):
         lake.replace_partition("t", "2024-10-01", frame(["d"], note=["not a number"]))
     assert lake.sql("select count(*) n from t")["n"][0] == 3  # the failed write changed nothing
+    lake.replace_partition("t", "2024-10-01", frame(["d"], note=[2.5]))  # numbers widen, never round
+    assert dict(lake.columns("t"))["note"] == "DOUBLE"
+    assert sorted(lake.sql("select note from t where note is not null")["note"]) == [2.5, 7.0]
+    lake.replace_partition("t", "2025-01-01", frame(["e"], accession=[20250101]))  # text stays text
+    assert dict(lake.columns("t"))["accession"] == "VARCHAR"
+    assert "20250101" in lake.sql("select accession from t")["accession"].tolist()
 
 
 def test_replace_table_takes_the_new_schema(lake):
