@@ -169,3 +169,30 @@ def test_import_of_the_old_parquet_layout(tmp_path):
     assert lake.sql("select count(*) n from company_universe")["n"][0] == 2
     import_old_tables(lake, store, log=lambda _: None)  # rerun: replaced, not duplicated
     assert lake.sql("select count(*) n from pooled_embeddings")["n"][0] == 3
+
+
+def test_the_sql_shell_sees_what_python_sees(tmp_path):
+    """`make sql` runs `python -m finsec_assets.storage sql`: the DuckDB shell with the lake attached."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lake = make_lake(tmp_path)
+    first = lake.replace_partition("emb", "2024-01-01", frame(["a"], vec=[np.ones(3, np.float32)]))
+    lake.replace_partition("emb", "2024-01-01", frame(["a", "b"], vec=[np.ones(3, np.float32)] * 2))
+    lake.close()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FINSEC_")}, "FINSEC_HOME": str(tmp_path / "home"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    query = (f"select typeof(vec) t, count(*) n from emb group by 1; "
+             f"select count(*) as then_rows from lake.emb AT (VERSION => {first});")
+    out = subprocess.run([sys.executable, "-m", "finsec_assets.storage", "sql", query], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "FLOAT[3]" in out.stdout and "then_rows" in out.stdout
+    lines = [line for line in out.stdout.splitlines() if "│" in line]
+    assert any(line.split("│")[1:3] and line.split("│")[2].strip() == "2" for line in lines)  # two rows now
+    assert any(line.split("│")[1].strip() == "1" for line in lines)  # one row at the first snapshot
+    tables = subprocess.run([sys.executable, "-m", "finsec_assets.storage", "tables"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert tables.returncode == 0 and "emb" in tables.stdout and "2 rows" in tables.stdout
