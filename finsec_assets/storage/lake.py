@@ -479,6 +479,14 @@ class Lake:
                                 f"{new_type}: {problem}. Convert the column in the asset, rename it, or rebuild the table.")
 
     def _snapshot_of(self, cur, tag: str) -> int:
+        """The snapshot this write committed: the last one this database committed, checked against the write's
+        tag (another thread may have committed since), else looked up by tag."""
+        last = cur.execute(f"select * from {ALIAS}.last_committed_snapshot()").fetchone()
+        if last and last[0] is not None:
+            mine = cur.execute(f"select commit_extra_info from __ducklake_metadata_{ALIAS}.ducklake_snapshot_changes "
+                               "where snapshot_id = ?", [last[0]]).fetchone()
+            if mine and mine[0] == tag:
+                return int(last[0])
         row = cur.execute(f"select max(snapshot_id) from {ALIAS}.snapshots() where commit_extra_info = ?", [tag]).fetchone()
         if row is None or row[0] is None:  # nothing changed (an empty partition stays empty): no new snapshot
             return int(cur.execute(f"select id from {ALIAS}.current_snapshot()").fetchone()[0])
