@@ -198,6 +198,7 @@ class Lake:
         self._pid: int | None = None
         self._views: dict[str, dict[str, int]] = {}
         self._views_snapshot: int | None = None
+        self._local = threading.local()
 
     # -- connections --------------------------------------------------------------
     def _root(self) -> duckdb.DuckDBPyConnection:
@@ -231,13 +232,23 @@ class Lake:
         return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.location.catalog_url)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor whose unqualified names find the vector views first, then the lake's tables."""
+        """A new cursor whose unqualified names find the vector views first, then the lake's tables."""
         root = self._root()
         self._refresh_views(root)
         cur = root.cursor()
         cur.execute(f"USE {ALIAS}")
         cur.execute(f"SET search_path = 'memory.main,{ALIAS}.main'")
         return cur
+
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor for one-shot reads (set up once: a new cursor costs several catalog reads)."""
+        root = self._root()
+        local = self._local
+        if getattr(local, "cursor", None) is None or local.root is not root:
+            local.cursor, local.root = self._cursor(), root
+        else:
+            self._refresh_views(root)
+        return local.cursor
 
     def _refresh_views(self, root: duckdb.DuckDBPyConnection) -> None:
         """Keep one ``memory.main`` view per table with vectors, casting them back to FLOAT[dim]."""
@@ -282,6 +293,7 @@ class Lake:
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
             self._db = None
+            self._local = threading.local()
 
     def _backoff(self, attempt: int) -> None:
         time.sleep(min(self.max_backoff_s, 0.02 * 2 ** min(attempt, 8)) * (0.5 + random.random()))
@@ -292,11 +304,7 @@ class Lake:
         return self.arrow(query, params).to_pandas()
 
     def arrow(self, query: str, params=None) -> pa.Table:
-        cur = self._cursor()
-        try:
-            return cur.execute(query, params).to_arrow_table()
-        finally:
-            cur.close()
+        return self._reader().execute(query, params).to_arrow_table()
 
     def batches(self, query: str, params=None, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
         """Stream a query's result as Arrow record batches (memory stays at about one batch)."""
@@ -308,28 +316,17 @@ class Lake:
             cur.close()
 
     def has_table(self, table: str) -> bool:
-        cur = self._cursor()
-        try:
-            return bool(cur.execute("select count(*) from duckdb_tables() where database_name = ? and schema_name = 'main' "
-                                    "and table_name = ?", [ALIAS, table]).fetchone()[0])
-        finally:
-            cur.close()
+        return bool(self._reader().execute("select count(*) from duckdb_tables() where database_name = ? "
+                                           "and schema_name = 'main' and table_name = ?", [ALIAS, table]).fetchone()[0])
 
     def tables(self) -> list[str]:
-        cur = self._cursor()
-        try:
-            return [r[0] for r in cur.execute("select table_name from duckdb_tables() where database_name = ? "
-                                               "and schema_name = 'main' order by 1", [ALIAS]).fetchall()]
-        finally:
-            cur.close()
+        return [r[0] for r in self._reader().execute("select table_name from duckdb_tables() where database_name = ? "
+                                                     "and schema_name = 'main' order by 1", [ALIAS]).fetchall()]
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         """(name, type) of a table as queries see it (vectors as FLOAT[dim])."""
-        cur = self._cursor()
-        try:
-            return [(r[0], r[1]) for r in cur.execute(f"select column_name, column_type from (describe {quote_ident(table)})").fetchall()]
-        finally:
-            cur.close()
+        rows = self._reader().execute(f"select column_name, column_type from (describe {quote_ident(table)})").fetchall()
+        return [(r[0], r[1]) for r in rows]
 
     def partitions(self, table: str) -> list[str]:
         """The partition keys that hold rows."""
