@@ -9,7 +9,7 @@ import pytest
 
 from finsec_assets.defs.common import GPU_OP_TAGS, quarter_partitions
 from finsec_assets.defs.language_models.assets import finetuned_checkpoint, pretrained_checkpoint
-from finsec_assets.ml import training_common as tc
+from finsec_assets.ml import training as tc
 from finsec_assets.storage.object_store import ObjectStore
 from finsec_assets.storage.tables import write_table
 from finsec_assets_tests.ml.lm_corpus import sample_sections

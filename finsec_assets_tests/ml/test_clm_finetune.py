@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from finsec_assets.ml import clm_finetune as clm
-from finsec_assets.ml import training_common as tc
+from finsec_assets.ml import training as tc
 from finsec_assets.storage import object_store
 from finsec_assets_tests.ml.lm_corpus import sample_sections
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from finsec_assets.ml import mlm_pretrain as mlm
-from finsec_assets.ml import training_common as tc
+from finsec_assets.ml import training as tc
 from finsec_assets_tests.ml.lm_corpus import sample_sections
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -15,7 +15,6 @@ not a causal-LM base. Its default base is a GPT-J-architecture model pretrained,
 inside the run, on the other companies' filings.
 """
 
-import base64
 import hashlib
 import json
 import os
@@ -25,10 +24,10 @@ import pandas as pd
 from pydantic import Field
 
 from ...ml import clm_finetune, mlm_pretrain
-from ...ml.training_common import (FAILURE_PREFIX, code_version, corpus_parquet_bytes, deep_merge, launch_command,
-                                   visible_gpu_count)
-from ...storage.object_store import ObjectStore
+from ...ml.training import (FAILURE_PREFIX, SUMMARY_KEY, code_version, corpus_parquet_bytes, deep_merge,
+                            launch_command, visible_gpu_count)
 from ..common import GPU_OP_TAGS, GPU_POOL, FinsecResource
+from .metadata import checkpoint_metadata, loss_curve_metadata
 
 GROUP = "language_models"
 TRAINING_CODE_VERSION = code_version()  # changes when the entry points or DeepSpeed configs change
@@ -111,10 +110,15 @@ def _launch(context, client: dg.PipesSubprocessClient, finsec: FinsecResource, e
         if reason is None:
             raise
         raise dg.Failure(f"{entry_module}: {reason}") from exc
-    metadata = dict(result.metadata or {})
-    if "checkpoint_uri" not in metadata:
-        raise dg.Failure(f"{entry_module} finished without reporting a checkpoint_uri")
-    metadata["loss_curve"] = _loss_curve(finsec, metadata["checkpoint_uri"].value)
+    reported = (result.metadata or {}).get(SUMMARY_KEY)
+    if reported is None or "checkpoint_uri" not in (reported.value or {}):
+        raise dg.Failure(f"{entry_module} finished without reporting its checkpoint")
+    summary = reported.value
+    metadata = checkpoint_metadata(summary)
+    metadata["loss_curve"] = loss_curve_metadata(finsec.object_store(), summary["checkpoint_uri"])
+    if not summary.get("latest_moved", True):
+        context.log.warning(f"{summary['version']} was published at {summary['checkpoint_uri']}, but LATEST stays at "
+                            f"{summary['latest_version']}: a run that started later published first")
     return dg.MaterializeResult(metadata=metadata, data_version=result.data_version)
 
 
@@ -124,16 +128,6 @@ def _reported_failure(context) -> str | None:
         if record.dagster_event is None and FAILURE_PREFIX in (record.user_message or ""):
             return record.user_message.split(FAILURE_PREFIX, 1)[1]
     return None
-
-
-def _loss_curve(finsec: FinsecResource, checkpoint_uri: str) -> dg.MetadataValue:
-    """The loss-curve PNG stored next to the checkpoint, inline in the UI."""
-    store = finsec.object_store()
-    try:
-        png = store.get_bytes(f"{checkpoint_uri}/loss_curve.png")
-    except ValueError:  # a checkpoint root outside the project's store
-        png = ObjectStore(checkpoint_uri).get_bytes("loss_curve.png")
-    return dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 def _hyperparameters(config, **overrides) -> dict:
