@@ -299,7 +299,7 @@ def warm_up_head(model, tokenizer, blocks, trainable: Sequence[str], *, steps: i
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                history.append((step, float(loss)))
+                history.append((step, float(loss.detach())))
     finally:
         for n, p in params.items():
             p.requires_grad_(flags[n])
