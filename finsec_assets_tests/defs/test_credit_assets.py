@@ -18,7 +18,7 @@ from finsec_assets.defs.text.assets import filing_sections, nlp_scores
 from finsec_assets.ml.altman import RATINGS
 from finsec_assets.ml.embeddings import DEFAULT_MODEL_NAME
 from finsec_assets.ml.rating import RatingModel
-from finsec_assets.storage.tables import read_table, write_table
+from finsec_assets.storage.lake import open_lake
 from finsec_assets.text.scoring import SCORE_NAMES, score_texts
 
 from .helpers import check_results, output_metadata, resources
@@ -76,9 +76,11 @@ def upstream_tables() -> dict[str, pd.DataFrame]:
 
 
 def store_upstream() -> None:
-    store = FinsecResource().object_store()
     for asset, df in upstream_tables().items():
-        write_table(store, asset, None if asset == "company_universe" else QUARTER, df)
+        if asset == "company_universe":
+            open_lake().replace_table(asset, df)
+        else:
+            open_lake().replace_partition(asset, QUARTER, df)
 
 
 def run(selection, run_config=None):
@@ -100,14 +102,14 @@ def test_credit_graph_end_to_end(finsec_env):
     meta = output_metadata(result, "altman_inputs")
     assert meta["companies"] == 3  # Tesla has no company facts in the bundled sample: reported, not dropped silently
     assert "TSLA" in meta["companies_without_facts"]
-    altman = read_table(store, "altman_inputs", [None])
+    altman = open_lake().read_partition("altman_inputs", None)
     assert {"WMT", "AAPL", "HD"} == set(altman["ticker"])
     assert altman.groupby("cik")["period_end"].apply(lambda s: s.is_unique).all()
 
     result = run([synthetic_altman_financials], {"ops": {"synthetic_altman_financials": {"config": SYNTHETIC}}})
     assert result.success
     meta = output_metadata(result, "synthetic_altman_financials")
-    firms = read_table(store, "synthetic_altman_financials", [None])
+    firms = open_lake().read_partition("synthetic_altman_financials", None)
     assert meta["text_units"] == "passage" and "fewer than 300 MD&As" in meta["text_unit_note"]
     assert len(firms) == meta["firms"] and len(firms) >= 80  # 4 MD&As of ~3,000 words in 100-word passages
     assert firms.groupby("accession")["passage"].nunique().min() > 10
@@ -118,12 +120,12 @@ def test_credit_graph_end_to_end(finsec_env):
 
     broken = firms.copy()
     broken.loc[5, "EBIT"] = np.nan  # a NaN ratio: the firm is excluded, counted and reported
-    write_table(store, "synthetic_altman_financials", None, broken)
+    open_lake().replace_table("synthetic_altman_financials", broken)
     result = run([tabtext_dataset], {"ops": {"tabtext_dataset": {"config": {"embed_passages": False,
                                                                            "embedding_components": 4}}}})
     assert result.success and all(check_results(result).values()), check_results(result)
     assert output_metadata(result, "tabtext_dataset")["excluded_nan_features"] == 1
-    data = read_table(store, "tabtext_dataset", [None])
+    data = open_lake().read_partition("tabtext_dataset", None)
     assert len(data) == len(firms) - 1 and broken.loc[5, "firm"] not in set(data["firm"])
     assert {"A", "B", "C", "D", "E", "altman_z", *SCORE_NAMES, "emb_0", "emb_3", "rating", "investment_grade",
             "accession", "item", "passage", "industry_code"} <= set(data.columns)
@@ -132,7 +134,7 @@ def test_credit_graph_end_to_end(finsec_env):
 
     result = run([rating_models, rating_model_metrics], {"ops": {"rating_models": {"config": FAST_MODELS}}})
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    registry = read_table(store, "rating_models", [None])
+    registry = open_lake().read_partition("rating_models", None)
     assert sorted(zip(registry["model_variant"], registry["task"])) == [
         ("tabtext", "binary"), ("tabtext", "multiclass"), ("tabular", "binary"), ("tabular", "multiclass")]
     for uri in registry["uri"]:
@@ -141,7 +143,7 @@ def test_credit_graph_end_to_end(finsec_env):
         assert model.predict_proba(data.head(3)).shape[0] == 3
     meta = output_metadata(result, "rating_models")
     assert "data:image/png;base64" in meta["confusion_matrices"] and "data:image/png;base64" in meta["feature_importance"]
-    metrics = read_table(store, "rating_model_metrics", [None])
+    metrics = open_lake().read_partition("rating_model_metrics", None)
     assert list(metrics.columns[:7]) == ["model_variant", "task", "accuracy", "balanced_accuracy", "macro_f1", "mcc",
                                          "roc_auc"]
     assert metrics.loc[metrics["task"] == "binary", "roc_auc"].between(0, 1).all()
@@ -149,7 +151,7 @@ def test_credit_graph_end_to_end(finsec_env):
 
     result = run([rating_predictions])
     assert result.success and all(check_results(result).values()), check_results(result)
-    pred = read_table(store, "rating_predictions", [None])
+    pred = open_lake().read_partition("rating_predictions", None)
     assert sorted(pred["accession"]) == sorted(a for a, *_ in FILINGS)
     assert np.allclose(pred[[f"p_{r}" for r in RATINGS]].sum(axis=1), 1)
     assert pred["model_version"].isin(registry["model_version"]).all()
@@ -181,7 +183,7 @@ def test_passages_get_their_own_embedding(finsec_env):
     assert run([synthetic_altman_financials], {"ops": {"synthetic_altman_financials": {"config": config}}}).success
     result = run([tabtext_dataset], {"ops": {"tabtext_dataset": {"config": {"embedding_components": 3}}}})
     assert result.success and all(check_results(result).values())
-    data = read_table(store, "tabtext_dataset", [None])
+    data = open_lake().read_partition("tabtext_dataset", None)
     assert len(data) == 24 and (data["embedding_level"] == "passage").all()
     assert (data["embedding_model"] == DEFAULT_MODEL_NAME).all()
     pca = json.loads(store.get_bytes(data["embedding_pca_uri"].iloc[0]))
