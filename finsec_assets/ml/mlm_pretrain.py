@@ -257,11 +257,6 @@ def masked_lm_scores(model, tokenizer, blocks, *, mlm_probability: float = 0.15,
     return {"perplexity": math.exp(total / count), "accuracy": correct / count, "masked_tokens": count}
 
 
-def masked_lm_perplexity(model, tokenizer, blocks, **kwargs) -> float:
-    """exp(mean NLL of the masked held-out tokens); see :func:`masked_lm_scores`."""
-    return masked_lm_scores(model, tokenizer, blocks, **kwargs)["perplexity"]
-
-
 def warm_up_head(model, tokenizer, blocks, trainable: Sequence[str], *, steps: int, learning_rate: float,
                  batch_size: int, mlm_probability: float = 0.15, seed: int = 0,
                  device: str | None = None) -> list[tuple[int, float]]:
