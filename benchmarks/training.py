@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/training.py [--steps 10] [--warmup 3] [--skip-gptj]
 
-Every row runs the product's own training stage (``training_common.run_training_stage``: the
+Every row runs the product's own training stage (``finsec_assets.ml.training.run_training_stage``: the
 Hugging Face Trainer with the project's arguments) on random token blocks with random weights,
 and times optimizer steps after ``--warmup`` (compilation included there, excluded here).
 
@@ -43,7 +43,7 @@ from transformers import (GPT2Config, GPT2LMHeadModel, GPTJConfig, GPTJForCausal
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 from finsec_assets.ml import mlm_pretrain  # noqa: E402
-from finsec_assets.ml import training_common as tc  # noqa: E402
+from finsec_assets.ml import training as tc  # noqa: E402
 
 H100_BF16_PEAK = 790e12  # REFERENCE.md: bf16 matmul 8192^3 on an H100
 REFERENCE_SHARE = {"MLM": 0.187, "CLM": 0.123}

@@ -65,7 +65,8 @@ def main() -> int:
         event = instance.get_latest_materialization_event(key)
         meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
         if "checkpoint_uri" in meta:
-            ppl = ", ".join(f"{k} {meta[k].value:.2f}" for k in ("perplexity_before", "perplexity_after") if k in meta)
+            ppl = ", ".join(f"{k} {meta[k].value:.2f}" for k in ("perplexity_before", "perplexity_after")
+                            + ("masked_accuracy_before", "masked_accuracy_after") if k in meta)
             print(f"    {key.to_user_string():32s} {meta['checkpoint_uri'].value}  ({ppl})")
     print('  try:       make sql Q="select * from raw_filings limit 5"   (or `make sql` for the DuckDB shell on the lake)')
     print(f"  dagster:   DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}; open the UI with `make dev` -> http://127.0.0.1:3000")

@@ -39,10 +39,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .training_common import (
-    checkpoint_metadata,
-    checkpoint_summary,
-    text_sample,
+from .training import (
     CHECKPOINT_FORMAT,
     LOSS_CURVE,
     MANIFEST,
@@ -50,6 +47,7 @@ from .training_common import (
     STAGE_DONE,
     CheckpointStore,
     Hyperparameters,
+    Publication,
     StageResult,
     TokenBlocks,
     TrainingInputError,
@@ -57,6 +55,7 @@ from .training_common import (
     causal_lm_collate,
     causal_lm_perplexity,
     check_tokenizer_matches_model,
+    checkpoint_summary,
     code_version,
     config_from,
     corpus_sha256,
@@ -75,6 +74,7 @@ from .training_common import (
     resolve_model_source,
     run_training_stage,
     select_deepspeed_config,
+    text_sample,
     tokenize_documents,
     write_json,
 )
@@ -299,6 +299,8 @@ def generate_texts(model, tokenizer, settings: GenerationSettings, device: str |
 def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (), base_callbacks: Sequence = ()) -> dict | None:
     """Run (or reuse) one causal-LM fine-tune; returns the published checkpoint's summary (None on ranks > 0)."""
     info = logger.info if logger is not None else (lambda *_: None)
+    checkpoints = CheckpointStore(cfg.checkpoint_root or default_checkpoint_root(ASSET_NAME))
+    ticket = checkpoints.reserve_ticket() if process_rank() == 0 else None  # this run's place in LATEST's order
     corpus = read_corpus(cfg.corpus_uri)
     company = corpus[corpus["cik"].astype(int) == int(cfg.cik)]
     if company.empty:
@@ -314,7 +316,6 @@ def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (
         raise TrainingInputError(f"{label} has no sections besides MD&A (items {eval_items}) to train on")
     info(f"{label}: {train['accession'].nunique()} filings, {len(train)} training sections, "
          f"{len(held)} held-out MD&A sections")
-    checkpoints = CheckpointStore(cfg.checkpoint_root or default_checkpoint_root(ASSET_NAME))
 
     base_stage, base_key = None, None
     if cfg.base:
@@ -329,9 +330,11 @@ def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (
                            "base": base_identity, "config": cfg.fingerprint_fields()})
     if checkpoints.is_published(version):
         info(f"checkpoint {version} already published for these inputs; pointing LATEST at it")
-        if process_rank() == 0:
-            checkpoints.republish(version)
-        return _summary(checkpoints.version_uri(version), checkpoints.read_manifest(version), reused=True)
+        if process_rank() != 0:
+            return None
+        publication = checkpoints.republish(version, ticket)
+        _log_pointer(info, publication)
+        return _summary(publication, checkpoints.read_manifest(version), reused=True)
 
     tokenizer = load_tokenizer(base_dir)
     deepspeed_possible = cfg.deepspeed != "off" and importlib.util.find_spec("deepspeed") is not None
@@ -406,28 +409,21 @@ def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (
         "environment": environment_info(ds_config),
     }
     write_json(final / MANIFEST, manifest)
-    uri = checkpoints.publish(final, version)
-    info(f"published {uri}")
+    publication = checkpoints.publish(final, version, ticket)
+    _log_pointer(info, publication)
     run.cleanup(keep_final=False)
-    return _summary(uri, manifest, reused=False)
+    return _summary(publication, manifest, reused=False)
 
 
-def _summary(uri: str, manifest: dict, reused: bool) -> dict:
-    return {**checkpoint_summary(uri, manifest, reused), "generations": manifest["generation"]["outputs"]}
+def _log_pointer(info, publication: Publication) -> None:
+    if publication.latest_moved:
+        info(f"published {publication.uri}; LATEST names it")
+    else:
+        info(f"published {publication.uri}; LATEST stays at {publication.latest_version}, published by a newer run")
 
 
-def generations_markdown(generations: Sequence[dict]) -> str:
-    parts = []
-    for g in generations:
-        continuation = g["text"][len(g["prompt"]):] if g["text"].startswith(g["prompt"]) else g["text"]
-        parts.append(f"**{g['prompt']}**{continuation.replace(chr(10), ' ')}")
-    return "\n\n".join(parts)
-
-
-def report_metadata(summary: dict) -> dict:
-    """The materialization metadata an asset shows, generations included (the loss curve is added by the asset)."""
-    return {**checkpoint_metadata(summary),
-            "generations": {"raw_value": generations_markdown(summary["generations"]), "type": "md"}}
+def _summary(publication: Publication, manifest: dict, reused: bool) -> dict:
+    return {**checkpoint_summary(publication, manifest, reused), "generations": manifest["generation"]["outputs"]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -436,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = ClmFinetuneConfig.from_mapping(raw)
         summary = finetune_clm(cfg, logger=reporter.log)
         if summary is not None:
-            reporter.report(report_metadata(summary), data_version=summary["version"])
+            reporter.report(summary, data_version=summary["version"])
     return 0
 
 

@@ -3,10 +3,15 @@
 Continues MLM pretraining of an encoder on ``filing_sections`` text: dynamic
 masking (a fresh 15% mask every time a block is seen), no next-sentence
 objective, documents packed into full-length blocks, and filings held out for a
-before/after perplexity. The default base is the bundled all-MiniLM-L6-v2
-encoder (a ``BertModel``), which gets a freshly initialised MLM head; any local
-or object-store Hugging Face checkpoint works too, as does ``base="scratch"``: a
-BERT of the configured size with a WordPiece tokenizer trained on the corpus.
+before/after masked-token perplexity and accuracy. The default base is the
+bundled all-MiniLM-L6-v2 encoder (a ``BertModel``), which gets a freshly
+initialised MLM head; any local or object-store Hugging Face checkpoint works
+too, as does ``base="scratch"``: a BERT of the configured size with a WordPiece
+tokenizer trained on the corpus.
+
+The baseline ("before") must measure the base encoder, not a random head: a fresh
+head is first trained alone, encoder frozen, for ``head_warmup_steps`` on the
+training filings, and everything is seeded, so the numbers repeat run to run.
 
 The published directory loads with ``AutoModel`` and ``AutoModelForMaskedLM``,
 and as a model directory for ``finsec_assets.ml.embeddings`` or
@@ -30,27 +35,26 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .training_common import (
-    checkpoint_metadata,
-    checkpoint_summary,
-    text_sample,
+from .training import (
+    CHECKPOINT_FORMAT,
     LOSS_CURVE,
     MANIFEST,
-    CHECKPOINT_FORMAT,
     CheckpointStore,
     Hyperparameters,
+    Publication,
     TokenBlocks,
     TrainingInputError,
     check_tokenizer_matches_model,
+    checkpoint_summary,
     code_version,
     config_from,
     corpus_sha256,
     count_parameters,
     default_checkpoint_root,
-    eval_autocast,
-    evaluation_device,
     entry_point_session,
     environment_info,
+    eval_autocast,
+    evaluation_device,
     fingerprint,
     load_tokenizer,
     minilm_path,
@@ -64,6 +68,7 @@ from .training_common import (
     run_training_stage,
     select_deepspeed_config,
     split_by_filing,
+    text_sample,
     tokenize_documents,
     write_json,
 )
@@ -101,6 +106,10 @@ class MlmPretrainConfig:
     max_train_blocks: int = 0  # 0 = all
     max_eval_blocks: int = 64
     eval_batch_size: int = 16
+    # the baseline: a fresh MLM head is first trained alone (encoder frozen) on the training split, so
+    # "before" measures the base encoder, not a random head; 0 = no warm-up (before = the random head)
+    head_warmup_steps: int = 60
+    head_warmup_learning_rate: float = 2e-3
     scratch: ScratchEncoder = dataclasses.field(default_factory=ScratchEncoder)
     training: Hyperparameters = dataclasses.field(
         default_factory=lambda: Hyperparameters(learning_rate=1e-4, max_steps=60, save_steps=20)
@@ -117,6 +126,10 @@ class MlmPretrainConfig:
             raise TrainingInputError(f"mlm_pretrain config.seq_len={cfg.seq_len}: use at least 8 tokens")
         if not 0 < cfg.mlm_probability < 1:
             raise TrainingInputError(f"mlm_pretrain config.mlm_probability={cfg.mlm_probability}: expected 0 < p < 1")
+        if cfg.head_warmup_steps < 0 or cfg.head_warmup_learning_rate <= 0:
+            raise TrainingInputError(
+                f"mlm_pretrain config.head_warmup_steps={cfg.head_warmup_steps}, head_warmup_learning_rate="
+                f"{cfg.head_warmup_learning_rate}: expected steps >= 0 and a positive learning rate")
         return cfg
 
     def fingerprint_fields(self) -> dict:
@@ -213,10 +226,11 @@ def use_masked_position_loss(model):
     return model
 
 
-def masked_lm_perplexity(model, tokenizer, blocks, *, mlm_probability: float = 0.15, seed: int = 1234,
-                         batch_size: int = 16, device: str | None = None) -> float:
-    """exp(mean NLL of the masked tokens), with the same seeded masks every call, so a before/after
-    pair scores the same predictions."""
+def masked_lm_scores(model, tokenizer, blocks, *, mlm_probability: float = 0.15, seed: int = 1234,
+                     batch_size: int = 16, device: str | None = None) -> dict:
+    """Held-out masked-token perplexity, exp(mean NLL of the masked tokens), and top-1 accuracy at
+    those positions, with the same seeded masks every call, so a before/after pair scores the same
+    predictions."""
     import math
 
     import torch
@@ -226,19 +240,65 @@ def masked_lm_perplexity(model, tokenizer, blocks, *, mlm_probability: float = 0
         raise TrainingInputError("perplexity needs at least one block of held-out text")
     collate = MaskingCollator.for_tokenizer(tokenizer, mlm_probability, generator=torch.Generator().manual_seed(seed))
     dataset = TokenBlocks(blocks, tokenizer.all_special_ids)
-    total, count = 0.0, 0
+    total, count, correct = 0.0, 0, 0
     with evaluation_device(model, device) as dev, torch.inference_mode():
         for i in range(0, len(dataset), batch_size):
             batch = collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
             batch = {k: v.to(dev) for k, v in batch.items()}
             with eval_autocast(dev):
                 logits = masked_position_logits(model, batch["input_ids"], batch["attention_mask"], batch["mlm_positions"])
-            labels = batch["mlm_labels"].flatten()
-            total += float(F.cross_entropy(logits.float().flatten(0, 1), labels, ignore_index=-100, reduction="sum"))
-            count += int((labels != -100).sum())
+            logits, labels = logits.float().flatten(0, 1), batch["mlm_labels"].flatten()
+            scored = labels != -100
+            total += float(F.cross_entropy(logits, labels, ignore_index=-100, reduction="sum"))
+            count += int(scored.sum())
+            correct += int((logits.argmax(-1) == labels)[scored].sum())
     if count == 0:
         raise TrainingInputError("held-out text produced no maskable tokens")
-    return math.exp(total / count)
+    return {"perplexity": math.exp(total / count), "accuracy": correct / count, "masked_tokens": count}
+
+
+def warm_up_head(model, tokenizer, blocks, trainable: Sequence[str], *, steps: int, learning_rate: float,
+                 batch_size: int, mlm_probability: float = 0.15, seed: int = 0,
+                 device: str | None = None) -> list[tuple[int, float]]:
+    """Train only the parameters named in ``trainable`` (a fresh MLM head) for ``steps`` AdamW steps
+    on seeded random batches of ``blocks``, the encoder frozen and in eval mode (a probe of what
+    the base encoder already knows). Returns the loss per step; the other parameters are untouched."""
+    import torch
+    import torch.nn.functional as F
+
+    head = _mlm_head(model)
+    params = dict(model.named_parameters())
+    names = [n for n in trainable if n in params]
+    if head is None or not names or steps <= 0 or len(blocks) == 0:
+        return []
+    generator = torch.Generator().manual_seed(seed)
+    collate = MaskingCollator.for_tokenizer(tokenizer, mlm_probability, generator=generator)
+    dataset = TokenBlocks(blocks, tokenizer.all_special_ids)
+    flags = {n: p.requires_grad for n, p in params.items()}
+    for n, p in params.items():
+        p.requires_grad_(n in names)
+    optimizer = torch.optim.AdamW([params[n] for n in names], lr=learning_rate, weight_decay=0.0)
+    encoder = getattr(model, model.base_model_prefix)
+    history = []
+    try:
+        with evaluation_device(model, device) as dev:
+            for step in range(1, steps + 1):
+                rows = torch.randint(len(dataset), (batch_size,), generator=generator).tolist()
+                batch = {k: v.to(dev) for k, v in collate([dataset[i] for i in rows]).items()}
+                with torch.no_grad(), eval_autocast(dev):
+                    hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])[0]
+                positions = batch["mlm_positions"]
+                picked = hidden.float().gather(1, positions[..., None].expand(-1, -1, hidden.size(-1)))
+                logits = head(picked)
+                loss = F.cross_entropy(logits.float().flatten(0, 1), batch["mlm_labels"].flatten(), ignore_index=-100)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                history.append((step, float(loss.detach())))
+    finally:
+        for n, p in params.items():
+            p.requires_grad_(flags[n])
+    return history
 
 
 def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int, max_chars: int, model_max_length: int):
@@ -305,16 +365,17 @@ def _copy_sentence_transformers_files(base_dir: Path | None, target: Path) -> li
 def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = ()) -> dict | None:
     """Run (or reuse) one MLM pretraining; returns the published checkpoint's summary (None on ranks > 0)."""
     import torch
-    from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM
+    from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM, set_seed
 
     info = logger.info if logger is not None else (lambda *_: None)
+    checkpoints = CheckpointStore(cfg.checkpoint_root or default_checkpoint_root(ASSET_NAME))
+    ticket = checkpoints.reserve_ticket() if process_rank() == 0 else None  # this run's place in LATEST's order
     corpus = read_corpus(cfg.corpus_uri)
     if cfg.items:
         corpus = corpus[corpus["item"].isin([str(i) for i in cfg.items])]
     if corpus.empty:
         raise TrainingInputError(f"training corpus {cfg.corpus_uri!r} has no non-empty sections"
                                  f"{' for items ' + str(cfg.items) if cfg.items else ''}")
-    checkpoints = CheckpointStore(cfg.checkpoint_root or default_checkpoint_root(ASSET_NAME))
     scratch = cfg.base == "scratch"
     base_dir = None if scratch else resolve_model_source(cfg.base or str(minilm_path()))
     base_name = "scratch" if scratch else (cfg.base or DEFAULT_BASE_NAME)
@@ -324,11 +385,12 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
         "base": "scratch" if scratch else model_identity(base_dir), "config": cfg.fingerprint_fields(),
     })
     if checkpoints.is_published(version):
-        manifest = checkpoints.read_manifest(version)
         info(f"checkpoint {version} already published for these inputs; pointing LATEST at it")
-        if process_rank() == 0:
-            checkpoints.republish(version)
-        return checkpoint_summary(checkpoints.version_uri(version), manifest, reused=True)
+        if process_rank() != 0:
+            return None
+        publication = checkpoints.republish(version, ticket)
+        _log_pointer(info, publication)
+        return checkpoint_summary(publication, checkpoints.read_manifest(version), reused=True)
 
     train_acc, eval_acc = split_by_filing(corpus["accession"], cfg.eval_fraction, cfg.split_seed)
     train_rows = corpus[corpus["accession"].isin(train_acc)]
@@ -336,6 +398,7 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
     info(f"corpus: {len(corpus)} sections of {corpus['accession'].nunique()} filings; "
          f"{len(train_acc)} train / {len(eval_acc)} held-out filings")
 
+    set_seed(cfg.training.seed)  # the fresh head's (or scratch model's) initial weights
     if scratch:
         tokenizer = train_wordpiece_tokenizer(
             list(train_rows["text"]), cfg.scratch.vocab_size, cfg.scratch.tokenizer_training_chars, cfg.seq_len
@@ -347,7 +410,6 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
         )
         if cfg.attn_implementation:
             model_config._attn_implementation = cfg.attn_implementation
-        torch.manual_seed(cfg.training.seed)
         model = BertForMaskedLM(model_config)
         fresh_head = ["all parameters (from scratch)"]
         where = "scratch"
@@ -380,11 +442,25 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
         )
     info(f"packed {len(train_blocks)} training and {len(eval_blocks)} held-out blocks of {cfg.seq_len} tokens")
 
-    ppl_before = float("nan")
-    if process_rank() == 0:
-        ppl_before = masked_lm_perplexity(model, tokenizer, eval_blocks, mlm_probability=cfg.mlm_probability,
-                                          batch_size=cfg.eval_batch_size)
-    info(f"held-out masked-token perplexity before: {ppl_before:.3f}")
+    score = dict(mlm_probability=cfg.mlm_probability, batch_size=cfg.eval_batch_size)
+    nan = {"perplexity": float("nan"), "accuracy": float("nan")}
+    fresh_scores, warmup_history = None, []
+    head_warmup = bool(fresh_head) and not scratch and cfg.head_warmup_steps > 0
+    if head_warmup:
+        fresh_scores = masked_lm_scores(model, tokenizer, eval_blocks, **score) if process_rank() == 0 else nan
+        info(f"held-out masked-token perplexity with the fresh, random head: {fresh_scores['perplexity']:.3f}")
+        warmup_history = warm_up_head(
+            model, tokenizer, train_blocks, fresh_head, steps=cfg.head_warmup_steps,
+            learning_rate=cfg.head_warmup_learning_rate, batch_size=cfg.training.per_device_batch_size,
+            mlm_probability=cfg.mlm_probability, seed=cfg.training.seed,
+        )
+        info(f"MLM head trained alone for {len(warmup_history)} steps (encoder frozen): "
+             f"loss {warmup_history[0][1]:.3f} -> {warmup_history[-1][1]:.3f}" if warmup_history else
+             "this architecture's MLM head cannot be trained alone; the baseline is the fresh head")
+    before = masked_lm_scores(model, tokenizer, eval_blocks, **score) if process_rank() == 0 else nan
+    ppl_before = before["perplexity"]
+    info(f"held-out masked-token perplexity before: {ppl_before:.3f}, accuracy {before['accuracy']:.4f}")
+    set_seed(cfg.training.seed)
 
     ds_config = select_deepspeed_config(cfg.deepspeed, count_parameters(model))
     run = checkpoints.run_state(version, cfg.work_dir or None)
@@ -400,12 +476,23 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
 
     final = run.final_dir
     trained = AutoModelForMaskedLM.from_pretrained(str(final), dtype=torch.float32)
-    ppl_after = masked_lm_perplexity(trained, tokenizer, eval_blocks, mlm_probability=cfg.mlm_probability,
-                                     batch_size=cfg.eval_batch_size)
-    info(f"held-out masked-token perplexity after: {ppl_after:.3f}")
+    after = masked_lm_scores(trained, tokenizer, eval_blocks, **score)
+    ppl_after = after["perplexity"]
+    info(f"held-out masked-token perplexity after: {ppl_after:.3f}, accuracy {after['accuracy']:.4f}")
     st_files = _copy_sentence_transformers_files(base_dir, final)
-    plot_loss_curves({"mlm": stage.loss_history}, final / LOSS_CURVE, f"MLM pretraining ({base_name})",
-                     [f"held-out perplexity {ppl_before:.2f} -> {ppl_after:.2f}"])
+    curves = {"mlm": stage.loss_history}
+    if warmup_history:
+        curves = {"head alone (encoder frozen)": warmup_history, **curves}
+    plot_loss_curves(curves, final / LOSS_CURVE, f"MLM pretraining ({base_name})",
+                     [f"held-out perplexity {ppl_before:.2f} -> {ppl_after:.2f}",
+                      f"masked-token accuracy {before['accuracy']:.3f} -> {after['accuracy']:.3f}"])
+    if head_warmup and warmup_history:
+        baseline = (f"the base encoder, frozen, with its fresh MLM head trained alone for {len(warmup_history)} steps "
+                    "on the training filings (seeded)")
+    elif fresh_head and not scratch:
+        baseline = "the base with its freshly initialised MLM head (seeded random predictions)"
+    else:
+        baseline = "the model as loaded or initialised (seeded), before any training"
     manifest = {
         "format": CHECKPOINT_FORMAT,
         "kind": "masked-lm",
@@ -423,9 +510,17 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
         "hyperparameters": {**stage.hyperparameters, "seq_len": cfg.seq_len, "mlm_probability": cfg.mlm_probability,
                             "objective": "masked LM, dynamic masking (80/10/10, fixed count per block), no next-sentence loss, packed blocks"},
         "metrics": {"perplexity_before": round(ppl_before, 4), "perplexity_after": round(ppl_after, 4),
-                    "perplexity": "exp(mean NLL of masked held-out tokens), fixed masks",
-                    "before": ("the base with its freshly initialised MLM head (random predictions)" if fresh_head
-                               and not scratch else "the base model as loaded"),
+                    "masked_accuracy_before": round(before["accuracy"], 4),
+                    "masked_accuracy_after": round(after["accuracy"], 4),
+                    "perplexity_fresh_head": None if fresh_scores is None else round(fresh_scores["perplexity"], 4),
+                    "masked_accuracy_fresh_head": None if fresh_scores is None else round(fresh_scores["accuracy"], 4),
+                    "masked_tokens_scored": after["masked_tokens"],
+                    "perplexity": "exp(mean NLL of masked held-out tokens), fixed seeded masks",
+                    "masked_accuracy": "share of masked held-out positions whose top-1 prediction is the original token",
+                    "before": baseline,
+                    "head_warmup": {"steps": len(warmup_history), "learning_rate": cfg.head_warmup_learning_rate,
+                                    "loss_first": warmup_history[0][1] if warmup_history else None,
+                                    "loss_last": warmup_history[-1][1] if warmup_history else None},
                     "tokens_per_second": stage.tokens_per_second, "train_seconds": stage.train_seconds,
                     "final_train_loss": stage.loss_history[-1][1] if stage.loss_history else None},
         "stages": {"mlm": {k: v for k, v in stage.to_dict().items() if k != "hyperparameters"}},
@@ -434,10 +529,17 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
         "environment": environment_info(ds_config),
     }
     write_json(final / MANIFEST, manifest)
-    uri = checkpoints.publish(final, version)
-    info(f"published {uri}")
+    publication = checkpoints.publish(final, version, ticket)
+    _log_pointer(info, publication)
     run.cleanup(keep_final=False)
-    return checkpoint_summary(uri, manifest, reused=False)
+    return checkpoint_summary(publication, manifest, reused=False)
+
+
+def _log_pointer(info, publication: Publication) -> None:
+    if publication.latest_moved:
+        info(f"published {publication.uri}; LATEST names it")
+    else:
+        info(f"published {publication.uri}; LATEST stays at {publication.latest_version}, published by a newer run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -446,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = MlmPretrainConfig.from_mapping(raw)
         summary = pretrain_mlm(cfg, logger=reporter.log)
         if summary is not None:
-            reporter.report(checkpoint_metadata(summary), data_version=summary["version"])
+            reporter.report(summary, data_version=summary["version"])
     return 0
 
 

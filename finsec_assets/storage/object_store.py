@@ -6,10 +6,13 @@ from a laptop to S3 is one setting (``FINSEC_OBJECT_STORE_URL``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +21,19 @@ from urllib.parse import urlparse
 import fsspec
 
 DIR_MARKER = "_COMPLETE"
+WRITER_CLAIM = ".tmp-writer"  # put_dir's claim on S3; list() skips .tmp- names
 
 
 class ObjectStoreError(RuntimeError):
     """A blob could not be read or written; the message names the key and the store."""
+
+
+class PreconditionFailed(ObjectStoreError):
+    """A compare-and-set write lost: the object changed (or appeared) since it was read."""
+
+
+class DirectoryExistsError(ObjectStoreError):
+    """put_dir was asked to write over a complete directory; directories are published once."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -152,30 +164,147 @@ class ObjectStore:
 
     # -- directories (checkpoints) -------------------------------------------------
     def put_dir(self, local_dir: str | Path, key: str) -> str:
-        """Upload a directory; the marker written last makes it visible as complete."""
+        """Publish a directory at ``key``, which must be fresh: a complete directory is never
+        overwritten (:class:`DirectoryExistsError`), so readers never see one change under them.
+
+        Locally the copy is staged and renamed into place (a rename onto a non-empty directory
+        fails, so of two writers one wins). On S3 a writer first claims the key with a create-only
+        object (a second writer is refused), uploads, writes the ``_COMPLETE`` marker create-only
+        and last, then drops its claim; a failed upload removes what it wrote. A writer killed
+        mid-upload leaves an incomplete, claimed prefix that no reader treats as a directory:
+        publish under a fresh key (``fresh_key``) rather than reusing one.
+        """
         local_dir = Path(local_dir)
         if not local_dir.is_dir():
             raise ObjectStoreError(f"put_dir: {local_dir} is not a directory")
+        key = self.key_of(key).rstrip("/")
         if self.is_local:
-            dest = Path(self._path(key))
-            staging = dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}"
+            self._put_dir_local(local_dir, key)
+        else:
+            self._put_dir_s3(local_dir, key)
+        return self.uri(key)
+
+    def _put_dir_local(self, local_dir: Path, key: str) -> None:
+        dest = Path(self._path(key))
+        if (dest / DIR_MARKER).exists():
+            raise DirectoryExistsError(f"put_dir: {self.uri(key)} is already a complete directory; publish under a fresh key")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}"
+        try:
             shutil.copytree(local_dir, staging)
             (staging / DIR_MARKER).write_text("ok\n")
-            if dest.exists():
-                old = dest.parent / f".tmp-old-{dest.name}-{uuid.uuid4().hex[:8]}"
-                os.replace(dest, old)
-                os.replace(staging, dest)
+            if dest.exists():  # an incomplete leftover (no marker): set it aside
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(dest, dest.parent / f".tmp-old-{dest.name}-{uuid.uuid4().hex[:8]}")
+            try:
+                os.rename(staging, dest)  # fails when another writer's directory landed first
+            except OSError as exc:
+                if (dest / DIR_MARKER).exists():
+                    raise DirectoryExistsError(f"put_dir: {self.uri(key)} was published by another writer") from exc
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            for old in dest.parent.glob(f".tmp-old-{dest.name}-*"):
                 shutil.rmtree(old, ignore_errors=True)
-            else:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging, dest)
-        else:
-            self.delete(f"{key}/{DIR_MARKER}")
+
+    def _put_dir_s3(self, local_dir: Path, key: str) -> None:
+        marker, claim = f"{key}/{DIR_MARKER}", f"{key}/{WRITER_CLAIM}"
+        if self.get_versioned(marker) is not None:
+            raise DirectoryExistsError(f"put_dir: {self.uri(key)} is already a complete directory; publish under a fresh key")
+        try:
+            self.put_bytes_if(claim, f"{uuid.uuid4().hex} {time.time():.3f}\n".encode(), expected=None)
+        except PreconditionFailed as exc:
+            raise ObjectStoreError(f"put_dir: {self.uri(key)} is being written by another writer (or one that died "
+                                   "mid-upload); publish under a fresh key") from exc
+        done = False
+        try:
+            if self.get_versioned(marker) is not None:  # completed between our check and our claim
+                raise DirectoryExistsError(f"put_dir: {self.uri(key)} was published by another writer")
             for f in sorted(local_dir.rglob("*")):
                 if f.is_file():
                     self.put_file(f"{key}/{f.relative_to(local_dir).as_posix()}", f)
-            self.put_bytes(f"{key}/{DIR_MARKER}", b"ok\n")
-        return self.uri(key)
+            self.put_bytes_if(marker, b"ok\n", expected=None)
+            done = True
+        finally:
+            if done:
+                self.delete(claim)
+            else:  # best effort: take back the partial upload, then the claim
+                with contextlib.suppress(Exception):
+                    for k in self.list(key):
+                        self.delete(k)
+                with contextlib.suppress(Exception):
+                    self.delete(claim)
+
+    def fresh_key(self, parent: str, name: str = "") -> str:
+        """A key under ``parent`` that no writer has used: ``<name>.<utc time>-<random>``."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        return f"{parent.rstrip('/')}/{name + '.' if name else ''}{stamp}-{uuid.uuid4().hex[:8]}"
+
+    # -- compare-and-set (pointers, counters) ----------------------------------------
+    def _bucket_key(self, key: str) -> tuple[str, str]:
+        bucket, _, obj = self._path(key).partition("/")
+        return bucket, obj
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and a token that changes whenever it is rewritten (S3: the ETag;
+        locally: a content hash), read fresh (no listing cache); None when it does not exist."""
+        if self.is_local:
+            try:
+                data = Path(self._path(key)).read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                return None
+            return data, sha256_hex(data)
+        from fsspec.asyn import sync
+
+        bucket, obj = self._bucket_key(key)
+
+        async def fetch():
+            resp = await self.fs._call_s3("get_object", Bucket=bucket, Key=obj)
+            body = resp["Body"]
+            try:
+                return await body.read(), resp["ETag"]
+            finally:
+                body.close()
+
+        try:
+            return sync(self.fs.loop, fetch)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ObjectStoreError(f"could not read {key!r} from {self.url!r}: {exc}") from exc
+
+    def put_bytes_if(self, key: str, data: bytes, expected: str | None) -> str:
+        """Compare-and-set: write ``data`` only if the object's token (from :meth:`get_versioned`)
+        is still ``expected``, or, with ``expected=None``, only if it does not exist yet; otherwise
+        raise :class:`PreconditionFailed`. S3 uses conditional writes (If-Match / If-None-Match);
+        a local store compares and renames under an exclusive lock on a sibling lock file."""
+        if self.is_local:
+            path = Path(self._path(key))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.parent / f".tmp-lock-{path.name}", "a+b") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    current = self.get_versioned(key)
+                    if (current is None) != (expected is None) or (current is not None and current[1] != expected):
+                        raise PreconditionFailed(f"{self.uri(key)} changed since it was read (expected {expected})")
+                    self.put_bytes(key, data)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+            return sha256_hex(data)
+        from fsspec.asyn import sync
+
+        bucket, obj = self._bucket_key(key)
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        try:
+            resp = sync(self.fs.loop, self.fs._call_s3, "put_object", Bucket=bucket, Key=obj, Body=data, **condition)
+        except Exception as exc:  # s3fs maps S3 errors to OSError subclasses; the cause keeps the S3 code
+            code = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code") if exc.__cause__ else None
+            lost = code in ("PreconditionFailed", "ConditionalRequestConflict") or "pre-condition" in str(exc).lower()
+            if lost or (expected is not None and (code == "NoSuchKey" or isinstance(exc, FileNotFoundError))):
+                raise PreconditionFailed(f"{self.uri(key)} changed since it was read (expected {expected})") from exc
+            raise ObjectStoreError(f"could not write {key!r} to {self.url!r}: {exc}") from exc
+        self.fs.invalidate_cache(self._path(key))
+        return resp["ETag"]
 
     def is_complete_dir(self, key_or_uri: str) -> bool:
         return self.exists(f"{self.key_of(key_or_uri).rstrip('/')}/{DIR_MARKER}")

@@ -9,7 +9,7 @@ import pytest
 
 from finsec_assets.defs.common import GPU_OP_TAGS, quarter_partitions
 from finsec_assets.defs.language_models.assets import finetuned_checkpoint, pretrained_checkpoint
-from finsec_assets.ml import training_common as tc
+from finsec_assets.ml import training as tc
 from finsec_assets.storage.object_store import ObjectStore
 from finsec_assets.storage.lake import open_lake
 from finsec_assets_tests.ml.lm_corpus import sample_sections
@@ -53,10 +53,11 @@ def test_both_checkpoints_through_pipes(store):
     meta = output_metadata(result, "pretrained_checkpoint")
     assert REQUIRED <= set(meta) and meta["tokens_seen"] == 2 * 4 * 64 and meta["tokens_per_second"] > 0
     assert meta["loss_curve"].startswith("![loss curve](data:image/png;base64,")
-    assert meta["checkpoint_uri"] == store.uri(f"checkpoints/pretrained_checkpoint/versions/{meta['version']}")
+    assert meta["checkpoint_uri"].startswith(store.uri(f"checkpoints/pretrained_checkpoint/versions/{meta['version']}/"))
     manifest = json.loads(store.get_bytes(f"{meta['checkpoint_uri']}/manifest.json"))
     assert set(manifest["training_data"]["data_versions"]["filing_sections"]) == {"2023Q3", "2024Q1"}
-    assert store.get_bytes("checkpoints/pretrained_checkpoint/LATEST").decode().strip() == meta["version"]
+    assert tc.CheckpointStore(store.uri("checkpoints/pretrained_checkpoint")).latest() == meta["version"]
+    assert meta["latest_moved"] and "baseline" in meta
     assert store.is_complete_dir(meta["checkpoint_uri"])
 
     tiny_gptj = {"vocab_size": 400, "n_embd": 32, "n_layer": 1, "n_head": 2, "rotary_dim": 8, "n_positions": 128}
@@ -68,7 +69,7 @@ def test_both_checkpoints_through_pipes(store):
     assert meta["generations"].count("**") == 6 and "**We serve consumers through**" in meta["generations"]
     manifest = json.loads(store.get_bytes(f"{meta['checkpoint_uri']}/manifest.json"))
     assert manifest["company"] == {"cik": 104169, "ticker": "WMT"}
-    assert tc.resolve_model_source(str(store.local_path("checkpoints/finetuned_checkpoint"))).name == meta["version"]
+    assert tc.resolve_model_source(str(store.local_path("checkpoints/finetuned_checkpoint"))).parent.name == meta["version"]
 
 
 def test_bad_company_and_bad_base_fail_with_the_reason(store):

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from finsec_assets.ml import clm_finetune as clm
-from finsec_assets.ml import training_common as tc
+from finsec_assets.ml import training as tc
 from finsec_assets.storage import object_store
 from finsec_assets_tests.ml.lm_corpus import sample_sections
 
@@ -74,7 +74,7 @@ def test_finetune_validates_on_held_out_mdna_and_reuses_its_base(corpus, root):
     second = clm.finetune_clm(config(corpus, root, training={"max_steps": 4}))
     assert second["manifest"]["stages"]["base"]["reused"]  # same other-company text: base not trained again
     assert second["version"] != summary["version"] and second["tokens_seen"] == 4 * 4 * 64
-    assert (root / "LATEST").read_text().strip() == second["version"]
+    assert tc.CheckpointStore(str(root)).latest() == second["version"]
 
 
 def test_interrupted_finetune_resumes_and_a_failed_publish_keeps_latest(corpus, root, monkeypatch):
@@ -85,11 +85,11 @@ def test_interrupted_finetune_resumes_and_a_failed_publish_keeps_latest(corpus, 
             if state.global_step == 3:
                 raise RuntimeError("simulated crash after step 3")
 
-    previous = (root / "LATEST").read_text() if (root / "LATEST").exists() else None
+    previous = tc.CheckpointStore(str(root)).latest()
     cfg = config(corpus, root, training={"max_steps": 6, "learning_rate": 1e-3})
     with pytest.raises(RuntimeError, match="simulated crash"):
         clm.finetune_clm(cfg, callbacks=[CrashAtStep3()])
-    assert ((root / "LATEST").read_text() if (root / "LATEST").exists() else None) == previous
+    assert tc.CheckpointStore(str(root)).latest() == previous
 
     real_copytree = shutil.copytree
 
@@ -104,13 +104,13 @@ def test_interrupted_finetune_resumes_and_a_failed_publish_keeps_latest(corpus, 
     monkeypatch.setattr(object_store.shutil, "copytree", disk_full)
     with pytest.raises(tc.CheckpointPublishError, match="No space left on device.*LATEST still points to"):
         clm.finetune_clm(cfg)
-    assert ((root / "LATEST").read_text() if (root / "LATEST").exists() else None) == previous
+    assert tc.CheckpointStore(str(root)).latest() == previous
     monkeypatch.undo()
 
     summary = clm.finetune_clm(cfg)  # training finished before the failed write: only publishing is redone
     stage = summary["manifest"]["stages"]["finetune"]
     assert stage["resumed_from_step"] == 2 and stage["global_step"] == 6 and stage["reused"]
-    assert (root / "LATEST").read_text().strip() == summary["version"]
+    assert tc.CheckpointStore(str(root)).latest() == summary["version"]
 
 
 def test_bad_inputs_are_named(corpus, tmp_path):
@@ -149,10 +149,11 @@ def test_command_line_entry_point(corpus, root, tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout)
-    meta = out["metadata"]
+    meta = out["checkpoint_summary"]
     assert {"checkpoint_uri", "perplexity_before", "perplexity_after", "tokens_seen", "tokens_per_second"} <= set(meta)
     assert meta["tokens_seen"] == 2 * 4 * 64 and out["data_version"] == meta["version"]
-    assert meta["checkpoint_uri"].endswith(f"/versions/{(root / 'LATEST').read_text().strip()}")
+    latest = tc.CheckpointStore(str(root))
+    assert meta["checkpoint_uri"] == latest.version_uri(latest.latest()) and meta["latest_moved"]
     assert "held-out MD&A perplexity before" in done.stderr
 
     bad = subprocess.run([sys.executable, "-m", clm.ENTRY_MODULE, "--config", str(cfg), "--set", "training.max_step=2"],

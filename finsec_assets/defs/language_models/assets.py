@@ -1,11 +1,13 @@
 """filing_sections -> pretrained_checkpoint (MLM) and finetuned_checkpoint (causal LM), trained out of process.
 
-Each asset writes the training text to the object store as one Parquet file
+Each asset queries the lake for the sections it trains on (only the corpus columns, only the
+items or companies it needs), streams the batches into one Parquet file in the object store
 (content-addressed), then launches ``python -m finsec_assets.ml.<entry>``
 through Dagster Pipes (``torchrun`` when several GPUs are visible). The entry
 point reads its settings from the Pipes extras, trains, and publishes the
-checkpoint itself to ``checkpoints/<asset>/`` in the object store
-(``versions/<version>/``, then ``LATEST``), so the same command runs unchanged
+checkpoint itself to ``checkpoints/<asset>/`` in the object store (a fresh
+``versions/<version>/<publication>/``, then the ``LATEST`` pointer, which never moves
+back to a run that started earlier), so the same command runs unchanged
 under ``PipesK8sClient`` or ``PipesECSClient``, where this process cannot see
 the trainer's disk. The asset only adds the loss-curve picture, read back from
 next to the checkpoint.
@@ -15,24 +17,25 @@ not a causal-LM base. Its default base is a GPT-J-architecture model pretrained,
 inside the run, on the other companies' filings.
 """
 
-import base64
-import hashlib
 import json
 import os
+import tempfile
+from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
 from ...ml import clm_finetune, mlm_pretrain
-from ...ml.training_common import (FAILURE_PREFIX, code_version, corpus_parquet_bytes, deep_merge, launch_command,
-                                   visible_gpu_count)
-from ...storage.object_store import ObjectStore
+from ...ml.training import (FAILURE_PREFIX, SUMMARY_KEY, code_version, corpus_query, deep_merge, launch_command,
+                            visible_gpu_count, write_corpus_batches)
 from ..common import GPU_OP_TAGS, GPU_POOL, FinsecResource
+from .metadata import checkpoint_metadata, loss_curve_metadata
 
 GROUP = "language_models"
 TRAINING_CODE_VERSION = code_version()  # changes when the entry points or DeepSpeed configs change
-ALL_QUARTERS = {"filing_sections": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())}
+# every quarter of filing_sections feeds the corpus; the rows are queried from the lake, not loaded as an input
+ALL_QUARTERS = [dg.AssetDep("filing_sections", partition_mapping=dg.AllPartitionMapping())]
+CORPUS_BATCH_ROWS = 1_000  # sections per streamed batch (a 10-K section can be 100k+ characters)
 
 
 class LaunchConfig(dg.Config):
@@ -76,24 +79,34 @@ class FinetunedCheckpointConfig(LaunchConfig):
     generation_max_length: int = Field(400, description="JumpStart's max_length (prompt included)")
 
 
-def _training_corpus(finsec: FinsecResource, asset: str, sections: pd.DataFrame) -> tuple[str, dict]:
-    """Upload the sections as the Parquet training corpus (content-addressed); its per-quarter content hashes."""
-    if sections is None or sections.empty:
-        raise dg.Failure(f"{asset}: filing_sections is empty; materialize some quarters of it first")
-    data = corpus_parquet_bytes(sections)
-    uri = finsec.object_store().put_bytes(f"training_corpora/{asset}/{hashlib.sha256(data).hexdigest()[:16]}.parquet", data)
-    quarters = pd.to_datetime(sections["filing_date"]).dt.to_period("Q").astype(str)
-    versions = {}
-    for quarter, rows in sections.groupby(quarters):
-        h = hashlib.sha256()
-        for acc, item, text in sorted(zip(rows["accession"], rows["item"], rows["text"].fillna(""))):
-            h.update(f"{acc}\x1f{item}\x1f{text}\x1e".encode())
-        versions[quarter] = h.hexdigest()[:16]
-    return uri, {"filing_sections": versions}
+def _training_corpus(finsec: FinsecResource, asset: str, *, items=(), ciks=()) -> tuple[str, dict, int]:
+    """Stream the sections a run trains on from the lake into a Parquet file in the object store
+    (content-addressed); returns its URI, per-quarter content hashes and row count."""
+    lake = finsec.lake()
+    if not lake.has_table("filing_sections"):
+        raise dg.Failure(f"{asset}: the lake has no filing_sections table; materialize some quarters of it first")
+    query, params = corpus_query("filing_sections", items=items, ciks=ciks)
+    store = finsec.object_store()
+    scratch = Path(store.local_path("training_corpora")) if store.is_local else finsec.home_path / "work"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".tmp-corpus-") as tmp:
+        corpus = write_corpus_batches(lake.batches(query, params, batch_size=CORPUS_BATCH_ROWS), Path(tmp) / "c.parquet")
+        if corpus.rows == 0:
+            wanted = "".join([f" for items {list(items)}" if items else "", f" for cik {list(ciks)}" if ciks else ""])
+            raise dg.Failure(f"{asset}: filing_sections holds no non-empty sections{wanted}; materialize some quarters of it first")
+        key = f"training_corpora/{asset}/{corpus.sha256[:16]}.parquet"
+        if store.is_local:  # a rename, not a copy through memory
+            dest = store.local_path(key)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(corpus.path, dest)
+            uri = store.uri(key)
+        else:
+            uri = store.put_file(key, corpus.path)
+    return uri, {"filing_sections": corpus.quarter_versions}, corpus.rows
 
 
 def _launch(context, client: dg.PipesSubprocessClient, finsec: FinsecResource, entry_module: str, settings: dict,
-            config: LaunchConfig) -> dg.MaterializeResult:
+            config: LaunchConfig, corpus_rows: int) -> dg.MaterializeResult:
     try:
         extra = json.loads(config.extra_settings or "{}")
     except json.JSONDecodeError as exc:
@@ -111,10 +124,17 @@ def _launch(context, client: dg.PipesSubprocessClient, finsec: FinsecResource, e
         if reason is None:
             raise
         raise dg.Failure(f"{entry_module}: {reason}") from exc
-    metadata = dict(result.metadata or {})
-    if "checkpoint_uri" not in metadata:
-        raise dg.Failure(f"{entry_module} finished without reporting a checkpoint_uri")
-    metadata["loss_curve"] = _loss_curve(finsec, metadata["checkpoint_uri"].value)
+    reported = (result.metadata or {}).get(SUMMARY_KEY)
+    if reported is None or "checkpoint_uri" not in (reported.value or {}):
+        raise dg.Failure(f"{entry_module} finished without reporting its checkpoint")
+    summary = reported.value
+    metadata = checkpoint_metadata(summary)
+    metadata["loss_curve"] = loss_curve_metadata(finsec.object_store(), summary["checkpoint_uri"])
+    metadata["corpus_sections"] = dg.MetadataValue.int(corpus_rows)
+    metadata["corpus_uri"] = dg.MetadataValue.path(settings["corpus_uri"])
+    if not summary.get("latest_moved", True):
+        context.log.warning(f"{summary['version']} was published at {summary['checkpoint_uri']}, but LATEST stays at "
+                            f"{summary['latest_version']}: a run that started later published first")
     return dg.MaterializeResult(metadata=metadata, data_version=result.data_version)
 
 
@@ -126,30 +146,21 @@ def _reported_failure(context) -> str | None:
     return None
 
 
-def _loss_curve(finsec: FinsecResource, checkpoint_uri: str) -> dg.MetadataValue:
-    """The loss-curve PNG stored next to the checkpoint, inline in the UI."""
-    store = finsec.object_store()
-    try:
-        png = store.get_bytes(f"{checkpoint_uri}/loss_curve.png")
-    except ValueError:  # a checkpoint root outside the project's store
-        png = ObjectStore(checkpoint_uri).get_bytes("loss_curve.png")
-    return dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{base64.b64encode(png).decode()})")
-
-
 def _hyperparameters(config, **overrides) -> dict:
     return {"max_steps": config.max_steps, "per_device_batch_size": config.per_device_batch_size,
             "gradient_accumulation_steps": config.gradient_accumulation_steps, "learning_rate": config.learning_rate,
             "save_steps": config.save_steps, "precision": config.precision, **overrides}
 
 
-@dg.asset(group_name=GROUP, ins=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"},
+@dg.asset(group_name=GROUP, deps=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"},
           code_version=TRAINING_CODE_VERSION)
 def pretrained_checkpoint(context: dg.AssetExecutionContext, config: PretrainedCheckpointConfig, finsec: FinsecResource,
-                          pipes_subprocess_client: dg.PipesSubprocessClient, filing_sections: pd.DataFrame):
+                          pipes_subprocess_client: dg.PipesSubprocessClient):
     """An encoder adapted to filing language by masked-LM pretraining (dynamic masking, no NSP, packed
     blocks, held-out filings), published with manifest.json; loads with AutoModel and AutoModelForMaskedLM
     and serves as pooled_embeddings' model."""
-    corpus_uri, data_versions = _training_corpus(finsec, "pretrained_checkpoint", filing_sections)
+    corpus_uri, data_versions, rows = _training_corpus(finsec, "pretrained_checkpoint", items=list(config.items))
+    context.log.info(f"training corpus: {rows:,} sections streamed from the lake to {corpus_uri}")
     settings = {
         "corpus_uri": corpus_uri,
         "checkpoint_root": finsec.object_store().uri("checkpoints/pretrained_checkpoint"),
@@ -159,13 +170,13 @@ def pretrained_checkpoint(context: dg.AssetExecutionContext, config: PretrainedC
         "deepspeed": config.deepspeed, "data_versions": data_versions,
         "training": _hyperparameters(config),
     }
-    return _launch(context, pipes_subprocess_client, finsec, mlm_pretrain.ENTRY_MODULE, settings, config)
+    return _launch(context, pipes_subprocess_client, finsec, mlm_pretrain.ENTRY_MODULE, settings, config, rows)
 
 
-@dg.asset(group_name=GROUP, ins=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"},
+@dg.asset(group_name=GROUP, deps=ALL_QUARTERS, pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "deepspeed"},
           code_version=TRAINING_CODE_VERSION)
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: FinetunedCheckpointConfig, finsec: FinsecResource,
-                         pipes_subprocess_client: dg.PipesSubprocessClient, filing_sections: pd.DataFrame):
+                         pipes_subprocess_client: dg.PipesSubprocessClient):
     """A causal LM fine-tuned on one company's filings and validated on its held-out MD&A: perplexity
     before/after and sampled generations for JumpStart's prompts (the GPT-J experiment)."""
     cik = config.cik
@@ -174,7 +185,10 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: FinetunedChe
         cik = tickers.get(config.ticker.upper())
         if cik is None:
             raise dg.Failure(f"finetuned_checkpoint: ticker {config.ticker!r} is not in EDGAR's company_tickers.json; set cik")
-    corpus_uri, data_versions = _training_corpus(finsec, "finetuned_checkpoint", filing_sections)
+    # the default base is pretrained on the other companies, so it needs every company's text
+    corpus_uri, data_versions, rows = _training_corpus(finsec, "finetuned_checkpoint",
+                                                       ciks=[int(cik)] if config.base else [])
+    context.log.info(f"training corpus: {rows:,} sections streamed from the lake to {corpus_uri}")
     settings = {
         "corpus_uri": corpus_uri, "cik": int(cik), "ticker": config.ticker if not config.cik else "",
         "checkpoint_root": finsec.object_store().uri("checkpoints/finetuned_checkpoint"),
@@ -186,5 +200,5 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: FinetunedChe
                                           warmup_ratio=0.05),
         "generation": {"max_length": config.generation_max_length},
     }
-    return _launch(context, pipes_subprocess_client, finsec, clm_finetune.ENTRY_MODULE, settings, config)
+    return _launch(context, pipes_subprocess_client, finsec, clm_finetune.ENTRY_MODULE, settings, config, rows)
 
