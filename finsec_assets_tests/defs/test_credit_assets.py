@@ -1,6 +1,6 @@
 """The credit assets materialized on small upstream tables (stored the way the IO manager stores them) and the
 bundled XBRL company facts: altman_inputs -> synthetic_altman_financials -> tabtext_dataset -> rating_models ->
-rating_model_metrics -> rating_predictions."""
+rating_model_metrics -> rating_predictions, and next_year_distress_experiment."""
 
 import functools
 import json
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from finsec_assets.defs.common import FinsecResource
-from finsec_assets.defs.credit.assets import (altman_inputs, rating_model_metrics, rating_models, rating_predictions,
-                                              synthetic_altman_financials, tabtext_dataset)
+from finsec_assets.defs.credit.assets import (altman_inputs, next_year_distress_experiment, rating_model_metrics,
+                                              rating_models, rating_predictions, synthetic_altman_financials,
+                                              tabtext_dataset)
 from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
 from finsec_assets.defs.embeddings.assets import pooled_embeddings
 from finsec_assets.defs.text.assets import filing_sections, nlp_scores
@@ -25,7 +26,7 @@ from .helpers import check_results, output_metadata, resources
 
 UPSTREAM = [company_universe, filing_index, raw_filings, filing_sections, nlp_scores, pooled_embeddings]
 CREDIT = [altman_inputs, synthetic_altman_financials, tabtext_dataset, rating_models, rating_model_metrics,
-          rating_predictions]
+          rating_predictions, next_year_distress_experiment]
 QUARTER = "2024-01-01"
 FILINGS = [  # accession, cik, form, filing_date
     ("0000104169-24-000056", 104169, "10-K", "2024-03-15"),
@@ -129,12 +130,21 @@ def test_credit_graph_end_to_end(finsec_env):
             "accession", "item", "passage", "industry_code"} <= set(data.columns)
     assert (data["embedding_level"] == "filing").all()
     assert (data["investment_grade"] == data["rating"].isin(["AAA", "AA", "A", "BBB"])).all()
+    # the split keeps each source filing on one side; the PCA saw the training firms only
+    assert data.groupby("accession")["split"].nunique().max() == 1 and set(data["split"]) == {"train", "test"}
+    meta = output_metadata(result, "tabtext_dataset")
+    assert meta["embedding_pca_fitted_on"] == "training firms only" and "rank_join" in meta["rank_join_caveat"]
 
     result = run([rating_models, rating_model_metrics], {"ops": {"rating_models": {"config": FAST_MODELS}}})
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     registry = read_table(store, "rating_models", [None])
     assert sorted(zip(registry["model_variant"], registry["task"])) == [
-        ("tabtext", "binary"), ("tabtext", "multiclass"), ("tabular", "binary"), ("tabular", "multiclass")]
+        ("tabtext", "binary"), ("tabtext", "multiclass"), ("tabtext_shuffled", "binary"),
+        ("tabtext_shuffled", "multiclass"), ("tabular", "binary"), ("tabular", "multiclass")]
+    assert registry.loc[registry["model_variant"] == "tabtext_shuffled", "control"].all()
+    test_filings = set(data.loc[data["split"] == "test", "accession"])
+    assert (registry["n_test"] == (data["split"] == "test").sum()).all() and len(test_filings) == 1
+    assert "rating_models:shuffled_text_collapses_to_tabular" in check_results(result)
     for uri in registry["uri"]:
         bundle = json.loads(store.get_bytes(uri))
         model = RatingModel.from_bytes(bundle["rating_model"].encode())
@@ -146,6 +156,8 @@ def test_credit_graph_end_to_end(finsec_env):
                                          "roc_auc"]
     assert metrics.loc[metrics["task"] == "binary", "roc_auc"].between(0, 1).all()
     assert metrics.loc[metrics["task"] == "multiclass", "roc_auc"].isna().all()
+    assert metrics["val_accuracy"].between(0, 1).all()
+    assert "binary_accuracy_gain_tabtext_shuffled" in output_metadata(result, "rating_model_metrics")
 
     result = run([rating_predictions])
     assert result.success and all(check_results(result).values()), check_results(result)
@@ -153,6 +165,12 @@ def test_credit_graph_end_to_end(finsec_env):
     assert sorted(pred["accession"]) == sorted(a for a, *_ in FILINGS)
     assert np.allclose(pred[[f"p_{r}" for r in RATINGS]].sum(axis=1), 1)
     assert pred["model_version"].isin(registry["model_version"]).all()
+    # chosen on validation figures among real variants, never the control
+    real = registry[~registry["control"]]
+    best = real[real["task"] == "multiclass"].sort_values(["val_macro_f1", "model_variant"],
+                                                          ascending=[False, True]).iloc[0]
+    assert (pred["model_version"] == best["model_version"]).all()
+    assert set(pred["binary_model_variant"]) <= {"tabular", "tabtext"}
     by_acc = pred.set_index("accession")
     assert by_acc.loc["0001318605-24-000002", "flags"] == "no_altman_inputs"  # Tesla: no XBRL facts bundled
     # Walmart's 10-K filed 2024-03-15 is scored with the FY2024 inputs filed that day; Apple's 10-Q with FY2023
@@ -186,3 +204,21 @@ def test_passages_get_their_own_embedding(finsec_env):
     assert (data["embedding_model"] == DEFAULT_MODEL_NAME).all()
     pca = json.loads(store.get_bytes(data["embedding_pca_uri"].iloc[0]))
     assert pca["dim"] == 384 and len(pca["components"]) == 3
+
+
+def test_next_year_distress_experiment_on_real_xbrl(finsec_env):
+    """A real label: next year's Z'' zone from the bundled company facts, for the MD&As that have one."""
+    store_upstream()
+    store = FinsecResource().object_store()
+    assert run([altman_inputs]).success
+    config = {"repeats": 3, "bootstrap": 50}
+    result = run([next_year_distress_experiment], {"ops": {"next_year_distress_experiment": {"config": config}}})
+    assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    table = read_table(store, "next_year_distress_experiment", [None])
+    meta = output_metadata(result, "next_year_distress_experiment")
+    # Walmart's, Apple's and Home Depot's MD&As have annual inputs filed by then and for the next fiscal year
+    assert meta["mdnas_with_next_year_zone"] == 3 and meta["companies"] == 3
+    assert set(table["label"]) == {"distress", "grey_or_distress"}
+    assert {"ratios", "ratios + MD&A scores", "ratios + MD&A scores + embedding"} <= set(table["feature_set"])
+    # three companies cannot give two on each side of either label: reported as not estimable, never a number
+    assert table["auc"].isna().all() and table["note"].str.startswith("not estimable").all()
