@@ -18,7 +18,7 @@ same way lift binary accuracy as much), so TabText's gain over tabular on these 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,10 @@ from .altman import INVESTMENT_GRADE, NLP_SCORES, mdna_mask, ratios_from_jumpsta
 from .rating import apply_embedding_pca, fit_embedding_pca, grouped_test_mask
 
 __all__ = ["RATIOS", "TABULAR_FEATURES", "MODEL_VARIANTS", "CONTROL_VARIANTS", "TEXT_UNIT_COLUMNS",
-           "RANK_JOIN_CAVEAT", "score_units", "mdna_vectors", "filing_vectors", "filing_split", "tabtext_table",
+           "RANK_JOIN_CAVEAT", "score_units", "reuse_scores", "mdna_vectors", "filing_vectors", "filing_split", "tabtext_table",
            "variant_features", "shuffle_text", "real_features", "prediction_flags", "choose_models",
-           "next_year_distress_rows", "compare_feature_sets", "DISTRESS_LABELS", "REAL_RATIOS"]
+           "next_year_distress_rows", "compare_feature_sets", "DISTRESS_LABELS", "REAL_RATIOS", "mdna_sql",
+           "fill_scores", "passage_units"]
 
 RATIOS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 TABULAR_FEATURES: tuple[str, ...] = ("industry_code", *RATIOS, "altman_z")
@@ -48,8 +49,75 @@ RANK_JOIN_CAVEAT = (
 
 
 # ================================================================================================================
+# Reading the corpus by SQL (the lake): only MD&A rows, only the columns needed
+# ================================================================================================================
+def mdna_sql(alias: str | None = None) -> str:
+    """A SQL condition true for MD&A rows, the same as :func:`finsec_assets.ml.altman.mdna_mask`."""
+    a = f"{alias}." if alias else ""
+    return (f"((upper({a}form) like '10-K%' and {a}item = '7') or "
+            f"(upper({a}form) like '10-Q%' and {a}item = 'I-2'))")
+
+
+def fill_scores(units: pd.DataFrame, text_batches: Iterable[pd.DataFrame],
+                score: Callable[[list[str]], list[dict]] | None = None) -> tuple[pd.DataFrame, int]:
+    """Fill the 11 scores (and ``n_sentences``) of units that lack them from batches of ``accession, item, text``,
+    one batch at a time, so the texts never sit in memory together. Returns the units and how many were scored."""
+    if score is None:
+        from ..text.scoring import score_texts
+
+        def score(texts):
+            return score_texts(texts, with_counts=True)
+
+    units = units.copy()
+    for col in [*NLP_SCORES, "n_sentences"]:
+        if col not in units.columns:
+            units[col] = np.nan
+    position = {key: i for i, key in enumerate(zip(units["accession"], units["item"]))}
+    scored = 0
+    for batch in text_batches:
+        rows = [position.get(key) for key in zip(batch["accession"], batch["item"])]
+        keep = [i for i, r in enumerate(rows) if r is not None and pd.isna(units.iat[r, units.columns.get_loc("positive")])]
+        if not keep:
+            continue
+        scores = pd.DataFrame(score(batch["text"].iloc[keep].tolist()))
+        target = [rows[i] for i in keep]
+        for col in [*NLP_SCORES, "n_sentences"]:
+            if col in scores.columns:
+                units.iloc[target, units.columns.get_loc(col)] = scores[col].to_numpy(dtype=float)
+        scored += len(keep)
+    return units, scored
+
+
+def passage_units(mdna_batches: Iterable[pd.DataFrame], window_words: int, stride_words: int,
+                  split_sentences: Callable[[str], list[str]] | None = None) -> pd.DataFrame:
+    """MD&A passages (see :func:`finsec_assets.ml.altman.text_units`) from batches of MD&A rows, one batch at a
+    time."""
+    from .altman import text_units
+
+    frames = [text_units(batch, 1 << 62, window_words=window_words, stride_words=stride_words,
+                         split_sentences=split_sentences)[0] for batch in mdna_batches if len(batch)]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["accession", "cik", "form", "filing_date", "item", "passage", "text", "n_words"])
+    return pd.concat(frames, ignore_index=True)
+
+
+# ================================================================================================================
 # Synthetic firms: text units, split, TabText table, control
 # ================================================================================================================
+def reuse_scores(units: pd.DataFrame, nlp_scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Whole-MD&A units with the scores ``nlp_scores`` already holds (NaN where it has none), and how many."""
+    units = units.copy()
+    if not (len(nlp_scores) and set(NLP_SCORES) <= set(nlp_scores.columns)):
+        for col in [*NLP_SCORES, "n_sentences"]:
+            units[col] = np.nan
+        return units, 0
+    have = nlp_scores.drop_duplicates(["accession", "item"]).set_index(["accession", "item"])
+    cols = [*NLP_SCORES] + (["n_sentences"] if "n_sentences" in have.columns else [])
+    units = units.join(have[cols], on=["accession", "item"])
+    return units, int(units["positive"].notna().sum())
+
+
 def score_units(units: pd.DataFrame, kind: str, nlp_scores: pd.DataFrame,
                 score: Callable[[list[str]], list[dict]] | None = None) -> tuple[pd.DataFrame, int]:
     """Units with the 11 scores (and ``n_sentences``): whole MD&As reuse ``nlp_scores`` rows; passages, and MD&As
@@ -61,13 +129,7 @@ def score_units(units: pd.DataFrame, kind: str, nlp_scores: pd.DataFrame,
         def score(texts):
             return score_texts(texts, with_counts=True)
 
-    units = units.copy()
-    reused = 0
-    if kind == "mdna" and len(nlp_scores) and set(NLP_SCORES) <= set(nlp_scores.columns):
-        have = nlp_scores.drop_duplicates(["accession", "item"]).set_index(["accession", "item"])
-        cols = [*NLP_SCORES] + (["n_sentences"] if "n_sentences" in have.columns else [])
-        units = units.join(have[cols], on=["accession", "item"])
-        reused = int(units["positive"].notna().sum())
+    units, reused = reuse_scores(units, nlp_scores) if kind == "mdna" else (units.copy(), 0)
     todo = units.index if "positive" not in units.columns else units.index[units["positive"].isna()]
     if len(todo):
         scores = pd.DataFrame(score(units.loc[todo, "text"].tolist()), index=todo)
@@ -184,24 +246,24 @@ def _latest_annual(mdna: pd.DataFrame, altman: pd.DataFrame, columns: Sequence[s
                          right_on="filed", by="cik", direction="backward").drop(columns="filed")
 
 
-def real_features(nlp_scores: pd.DataFrame, pooled_embeddings: pd.DataFrame, altman: pd.DataFrame,
-                  universe: pd.DataFrame, pca: dict | None) -> pd.DataFrame:
-    """One row per real MD&A: its scores, the issuer's industry and latest annual Altman ratios filed by then, and
-    its embedding projected with the model's PCA (``emb_*``, NaN where the MD&A has no vector)."""
-    mdna = nlp_scores[mdna_mask(nlp_scores)].drop_duplicates(["accession", "item"]).copy()
+def real_features(mdna: pd.DataFrame, altman: pd.DataFrame, universe: pd.DataFrame, pca: dict | None) -> pd.DataFrame:
+    """One row per real MD&A (rows of ``nlp_scores``, optionally with their pooled ``embedding``): its scores, the
+    issuer's industry and latest annual Altman ratios filed by then, and the embedding projected with the model's
+    PCA (``emb_*``, NaN where the MD&A has no vector)."""
+    mdna = mdna[mdna_mask(mdna)].drop_duplicates(["accession", "item"]).copy()
     industry = universe.set_index(universe["cik"].astype(int))["industry_code"]
     mdna["industry_code"] = mdna["cik"].astype(int).map(industry)
     mdna = _latest_annual(mdna, altman, [*RATIOS, "altman_z", "zone"])
     if pca is not None:
-        mdna = mdna.merge(mdna_vectors(pooled_embeddings, pca["model"]), how="left", on=["accession", "item"])
+        if "embedding" not in mdna.columns:
+            mdna["embedding"] = None
         has = mdna["embedding"].map(lambda v: isinstance(v, (list, np.ndarray)) and len(v) == pca["dim"]).to_numpy()
         reduced = np.full((len(mdna), len(pca["components"])), np.nan)
         if has.any():
             reduced[has] = apply_embedding_pca(np.stack(mdna.loc[has, "embedding"].map(np.asarray)), pca)
         for i in range(reduced.shape[1]):
             mdna[f"emb_{i}"] = reduced[:, i]
-        mdna = mdna.drop(columns="embedding")
-    return mdna.reset_index(drop=True)
+    return mdna.drop(columns="embedding", errors="ignore").reset_index(drop=True)
 
 
 def prediction_flags(real: pd.DataFrame) -> pd.Series:
@@ -242,17 +304,17 @@ DISTRESS_LABELS: dict[str, tuple[str, ...]] = {"distress": ("distress",), "grey_
 REAL_RATIOS: tuple[str, ...] = (*RATIOS, "X4", "altman_z_double_prime")
 
 
-def next_year_distress_rows(nlp_scores: pd.DataFrame, pooled_embeddings: pd.DataFrame, altman: pd.DataFrame,
-                            model_name: str | None = None) -> pd.DataFrame:
-    """One row per real MD&A whose issuer has annual Altman inputs filed by then *and* for the next fiscal year:
-    this year's ratios (A-E, X4 = BE/TL, Z''), the 11 scores, the MD&A's pooled vector (``embedding``, None where
-    missing), next year's Z'' zone and one boolean column per :data:`DISTRESS_LABELS` entry."""
+def next_year_distress_rows(mdna: pd.DataFrame, altman: pd.DataFrame) -> pd.DataFrame:
+    """One row per real MD&A (rows of ``nlp_scores``, optionally with their pooled ``embedding``) whose issuer has
+    annual Altman inputs filed by then *and* for the next fiscal year: this year's ratios (A-E, X4 = BE/TL, Z''),
+    the 11 scores, the vector (``embedding``, None where missing), next year's Z'' zone and one boolean column per
+    :data:`DISTRESS_LABELS` entry."""
     need = ["cik", "accession", "fiscal_year", "filed", *REAL_RATIOS, "zone_double_prime"]
     missing = [c for c in need if c not in altman.columns]
     if missing:
         raise ValueError(f"next_year_distress_rows: altman_inputs lacks {missing}")
-    keys = [c for c in ("accession", "cik", "form", "filing_date", "item") if c in nlp_scores.columns]
-    mdna = nlp_scores[mdna_mask(nlp_scores)].drop_duplicates(["accession", "item"])[keys + list(NLP_SCORES)]
+    keys = [c for c in ("accession", "cik", "form", "filing_date", "item", "embedding") if c in mdna.columns]
+    mdna = mdna[mdna_mask(mdna)].drop_duplicates(["accession", "item"])[keys + list(NLP_SCORES)]
     rows = _latest_annual(mdna, altman, REAL_RATIOS).dropna(subset=["altman_fiscal_year"])
     nxt = altman[["cik", "fiscal_year", "zone_double_prime"]].dropna().copy()
     nxt["cik"] = nxt["cik"].astype(int)
@@ -262,9 +324,8 @@ def next_year_distress_rows(nlp_scores: pd.DataFrame, pooled_embeddings: pd.Data
     rows = rows.merge(nxt, on=["cik", "next_fiscal_year"], how="inner")
     for name, zones in DISTRESS_LABELS.items():
         rows[name] = rows["next_zone_double_prime"].isin(zones)
-    vec = mdna_vectors(pooled_embeddings, model_name) if model_name else pd.DataFrame(
-        columns=["accession", "item", "embedding"])
-    rows = rows.merge(vec, how="left", on=["accession", "item"])
+    if "embedding" not in rows.columns:
+        rows["embedding"] = None
     rows["embedding"] = rows["embedding"].map(lambda v: np.asarray(v, np.float32)
                                               if isinstance(v, (list, np.ndarray)) else None)
     rows["filing_date"] = rows["filing_date"].dt.date.astype(str)

@@ -4,6 +4,9 @@ rating_model_metrics -> rating_predictions, and next_year_distress_experiment.""
 
 import functools
 import json
+import os
+import subprocess
+import sys
 
 import dagster as dg
 import numpy as np
@@ -19,7 +22,7 @@ from finsec_assets.defs.text.assets import filing_sections, nlp_scores
 from finsec_assets.ml.altman import RATINGS
 from finsec_assets.ml.embeddings import DEFAULT_MODEL_NAME
 from finsec_assets.ml.rating import RatingModel
-from finsec_assets.storage.tables import read_table, write_table
+from finsec_assets.storage.lake import open_lake
 from finsec_assets.text.scoring import SCORE_NAMES, score_texts
 
 from .helpers import check_results, output_metadata, resources
@@ -77,9 +80,16 @@ def upstream_tables() -> dict[str, pd.DataFrame]:
 
 
 def store_upstream() -> None:
-    store = FinsecResource().object_store()
+    lake = open_lake()
     for asset, df in upstream_tables().items():
-        write_table(store, asset, None if asset == "company_universe" else QUARTER, df)
+        if asset == "company_universe":
+            lake.replace_table(asset, df)
+        else:
+            lake.replace_partition(asset, QUARTER, df)
+
+
+def read_table(asset: str) -> pd.DataFrame:
+    return open_lake().read_partition(asset, None)
 
 
 def run(selection, run_config=None):
@@ -101,14 +111,14 @@ def test_credit_graph_end_to_end(finsec_env):
     meta = output_metadata(result, "altman_inputs")
     assert meta["companies"] == 3  # Tesla has no company facts in the bundled sample: reported, not dropped silently
     assert "TSLA" in meta["companies_without_facts"]
-    altman = read_table(store, "altman_inputs", [None])
+    altman = read_table("altman_inputs")
     assert {"WMT", "AAPL", "HD"} == set(altman["ticker"])
     assert altman.groupby("cik")["period_end"].apply(lambda s: s.is_unique).all()
 
     result = run([synthetic_altman_financials], {"ops": {"synthetic_altman_financials": {"config": SYNTHETIC}}})
     assert result.success
     meta = output_metadata(result, "synthetic_altman_financials")
-    firms = read_table(store, "synthetic_altman_financials", [None])
+    firms = read_table("synthetic_altman_financials")
     assert meta["text_units"] == "passage" and "fewer than 300 MD&As" in meta["text_unit_note"]
     assert len(firms) == meta["firms"] and len(firms) >= 80  # 4 MD&As of ~3,000 words in 100-word passages
     assert firms.groupby("accession")["passage"].nunique().min() > 10
@@ -119,12 +129,12 @@ def test_credit_graph_end_to_end(finsec_env):
 
     broken = firms.copy()
     broken.loc[5, "EBIT"] = np.nan  # a NaN ratio: the firm is excluded, counted and reported
-    write_table(store, "synthetic_altman_financials", None, broken)
+    open_lake().replace_table("synthetic_altman_financials", broken)
     result = run([tabtext_dataset], {"ops": {"tabtext_dataset": {"config": {"embed_passages": False,
                                                                            "embedding_components": 4}}}})
     assert result.success and all(check_results(result).values()), check_results(result)
     assert output_metadata(result, "tabtext_dataset")["excluded_nan_features"] == 1
-    data = read_table(store, "tabtext_dataset", [None])
+    data = read_table("tabtext_dataset")
     assert len(data) == len(firms) - 1 and broken.loc[5, "firm"] not in set(data["firm"])
     assert {"A", "B", "C", "D", "E", "altman_z", *SCORE_NAMES, "emb_0", "emb_3", "rating", "investment_grade",
             "accession", "item", "passage", "industry_code"} <= set(data.columns)
@@ -137,7 +147,7 @@ def test_credit_graph_end_to_end(finsec_env):
 
     result = run([rating_models, rating_model_metrics], {"ops": {"rating_models": {"config": FAST_MODELS}}})
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    registry = read_table(store, "rating_models", [None])
+    registry = read_table("rating_models")
     assert sorted(zip(registry["model_variant"], registry["task"])) == [
         ("tabtext", "binary"), ("tabtext", "multiclass"), ("tabtext_shuffled", "binary"),
         ("tabtext_shuffled", "multiclass"), ("tabular", "binary"), ("tabular", "multiclass")]
@@ -151,7 +161,7 @@ def test_credit_graph_end_to_end(finsec_env):
         assert model.predict_proba(data.head(3)).shape[0] == 3
     meta = output_metadata(result, "rating_models")
     assert "data:image/png;base64" in meta["confusion_matrices"] and "data:image/png;base64" in meta["feature_importance"]
-    metrics = read_table(store, "rating_model_metrics", [None])
+    metrics = read_table("rating_model_metrics")
     assert list(metrics.columns[:7]) == ["model_variant", "task", "accuracy", "balanced_accuracy", "macro_f1", "mcc",
                                          "roc_auc"]
     assert metrics.loc[metrics["task"] == "binary", "roc_auc"].between(0, 1).all()
@@ -161,7 +171,7 @@ def test_credit_graph_end_to_end(finsec_env):
 
     result = run([rating_predictions])
     assert result.success and all(check_results(result).values()), check_results(result)
-    pred = read_table(store, "rating_predictions", [None])
+    pred = read_table("rating_predictions")
     assert sorted(pred["accession"]) == sorted(a for a, *_ in FILINGS)
     assert np.allclose(pred[[f"p_{r}" for r in RATINGS]].sum(axis=1), 1)
     assert pred["model_version"].isin(registry["model_version"]).all()
@@ -199,7 +209,7 @@ def test_passages_get_their_own_embedding(finsec_env):
     assert run([synthetic_altman_financials], {"ops": {"synthetic_altman_financials": {"config": config}}}).success
     result = run([tabtext_dataset], {"ops": {"tabtext_dataset": {"config": {"embedding_components": 3}}}})
     assert result.success and all(check_results(result).values())
-    data = read_table(store, "tabtext_dataset", [None])
+    data = read_table("tabtext_dataset")
     assert len(data) == 24 and (data["embedding_level"] == "passage").all()
     assert (data["embedding_model"] == DEFAULT_MODEL_NAME).all()
     pca = json.loads(store.get_bytes(data["embedding_pca_uri"].iloc[0]))
@@ -214,7 +224,7 @@ def test_next_year_distress_experiment_on_real_xbrl(finsec_env):
     config = {"repeats": 3, "bootstrap": 50}
     result = run([next_year_distress_experiment], {"ops": {"next_year_distress_experiment": {"config": config}}})
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    table = read_table(store, "next_year_distress_experiment", [None])
+    table = read_table("next_year_distress_experiment")
     meta = output_metadata(result, "next_year_distress_experiment")
     # Walmart's, Apple's and Home Depot's MD&As have annual inputs filed by then and for the next fiscal year
     assert meta["mdnas_with_next_year_zone"] == 3 and meta["companies"] == 3
@@ -222,3 +232,75 @@ def test_next_year_distress_experiment_on_real_xbrl(finsec_env):
     assert {"ratios", "ratios + MD&A scores", "ratios + MD&A scores + embedding"} <= set(table["feature_set"])
     # three companies cannot give two on each side of either label: reported as not estimable, never a number
     assert table["auc"].isna().all() and table["note"].str.startswith("not estimable").all()
+
+
+# ================================================================================================================
+# Memory: corpus assets read the lake by SQL, a batch at a time
+# ================================================================================================================
+MEASURE = """
+import json, resource, sys
+import dagster as dg
+sys.path.insert(0, {root!r})
+from finsec_assets_tests.defs.test_credit_assets import CREDIT, UPSTREAM
+from finsec_assets_tests.defs.helpers import resources
+result = dg.materialize(UPSTREAM + CREDIT, selection=[{asset!r}], resources=resources(), raise_on_error=False,
+                        run_config={{"ops": {{{asset!r}: {{"config": {config!r}}}}}}})
+print(json.dumps({{"ok": result.success, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def store_corpus(copies: int, filings_per_quarter: int = 40) -> int:
+    """``copies`` quarters, each holding ``filings_per_quarter`` filings of the sample's shape: an MD&A of ~3,000
+    words plus ~180 kB of other items (a 10-K's size), replicated under new accession numbers. Every tenth MD&A
+    has no stored scores, so the asset scores it from the text. Returns the number of filings."""
+    tables = upstream_tables()
+    lake = open_lake()
+    lake.replace_table("company_universe", tables["company_universe"])
+    mdna = tables["filing_sections"][tables["filing_sections"]["item"].isin(["7", "I-2"])].reset_index(drop=True)
+    scores = tables["nlp_scores"]
+    filler = mdna_text(99, 300) * 9
+    n = 0
+    for q in range(copies):
+        quarter = f"{2010 + q // 4}-{3 * (q % 4) + 1:02d}-01"
+        sections, stored = [], []
+        for i in range(filings_per_quarter):
+            src = mdna.iloc[i % len(mdna)]
+            acc = f"{9000000000 + q:010d}-{q % 100:02d}-{i:06d}"
+            row = {**src.to_dict(), "accession": acc}
+            sections += [row, {**row, "item": "1" if src["form"] == "10-K" else "II-1A", "text": filler,
+                               "n_chars": len(filler), "n_words": len(filler.split())}]
+            if i % 10:
+                stored.append({**scores.iloc[i % len(scores)].to_dict(), "accession": acc})
+            n += 1
+        lake.replace_partition("filing_sections", quarter, pd.DataFrame(sections))
+        lake.replace_partition("nlp_scores", quarter, pd.DataFrame(stored))
+    return n
+
+
+def peak_rss_mb(asset: str, config: dict) -> float:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = MEASURE.format(root=root, asset=asset, config=config)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["ok"], proc.stderr[-3000:]
+    return out["peak_rss_mb"]
+
+
+def test_synthetic_financials_peak_memory_does_not_grow_with_quarters(finsec_env, tmp_path, monkeypatch):
+    """synthetic_altman_financials at 1x and 10x the rows (1 and 10 quarters of 40 filings): peak RSS within 1.5x.
+    Loading every quarter into pandas, as it did, grew by about 1.3 MB per filing."""
+    peaks = {}
+    for copies in (1, 10):
+        home, dagster_home = tmp_path / f"finsec{copies}", tmp_path / f"dagster{copies}"
+        dagster_home.mkdir()
+        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        monkeypatch.setenv("FINSEC_HOME", str(home))
+        monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+        filings = store_corpus(copies)
+        peaks[copies] = peak_rss_mb("synthetic_altman_financials", {"min_mdnas": 10})
+        firms = read_table("synthetic_altman_financials")
+        assert len(firms) == filings and "text" not in firms.columns  # whole MD&As: a reference, not a copy
+        assert firms[["positive", "risk"]].notna().all().all()  # every tenth MD&A was scored from its text
+    print(f"peak RSS: 1x {peaks[1]:.0f} MB, 10x {peaks[10]:.0f} MB")
+    assert peaks[10] <= 1.5 * peaks[1], peaks

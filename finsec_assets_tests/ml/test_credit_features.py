@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from finsec_assets.ml.altman import NLP_SCORES, RATINGS, rank_join, simulate_financials
+from finsec_assets.ml.altman import mdna_mask
 from finsec_assets.ml.credit_features import (DISTRESS_LABELS, TEXT_UNIT_COLUMNS, choose_models, compare_feature_sets,
-                                              filing_split, next_year_distress_rows, prediction_flags, real_features,
-                                              score_units, shuffle_text, tabtext_table, variant_features)
+                                              fill_scores, filing_split, mdna_sql, next_year_distress_rows,
+                                              passage_units, prediction_flags, real_features, score_units,
+                                              shuffle_text, tabtext_table, variant_features)
 from finsec_assets.ml.rating import fit_and_evaluate
 
 FAST = {"n_trials": 1, "tuning_folds": 3, "cv_repeats": 0, "n_jobs": 1, "max_rounds": 200}
@@ -164,15 +166,15 @@ def test_next_year_distress_rows_label_each_mdna_with_the_following_fiscal_year(
         ("2-2021", 2, "10-K", "2022-02-15", "1A", 0.5),    # not an MD&A
         ("x", 3, "10-K", "2023-02-15", "7", 0.6),          # no Altman inputs at all
     ])
-    vectors = pd.DataFrame({"accession": ["1-2022"], "item": ["7"], "model": ["m"], "embedding": [np.ones(4)]})
-    rows = next_year_distress_rows(scores, vectors, altman, "m")
+    scores["embedding"] = [np.ones(4), None, None, None, None]
+    rows = next_year_distress_rows(scores, altman)
     assert list(rows["accession"]) == ["1-2022", "q-1"]
     assert (rows["altman_fiscal_year"] == 2022).all() and (rows["next_fiscal_year"] == 2023).all()
     assert rows["distress"].all() and rows["grey_or_distress"].all()
     assert rows.loc[0, "embedding"].shape == (4,) and rows.loc[1, "embedding"] is None
     assert set(DISTRESS_LABELS) <= set(rows.columns)
     with pytest.raises(ValueError, match="lacks"):
-        next_year_distress_rows(scores, vectors, altman.drop(columns="X4"), "m")
+        next_year_distress_rows(scores, altman.drop(columns="X4"))
 
 
 def experiment_rows(n_companies: int = 40, per_company: int = 3, seed: int = 0) -> pd.DataFrame:
@@ -227,8 +229,49 @@ def test_real_features_and_flags():
     scores = mdna_scores([("1-2022", 1, "10-K", "2023-02-15", "7", 0.2), ("z", 2, "10-Q", "2023-05-01", "I-2", 0.1)])
     universe = pd.DataFrame({"cik": [1], "industry_code": ["D"]})
     pca = {"model": "m", "dim": 2, "mean": [0.0, 0.0], "components": [[1.0, 0.0]]}
-    vectors = pd.DataFrame({"accession": ["1-2022"], "item": ["7"], "model": ["m"], "embedding": [np.array([3.0, 1.0])]})
-    real = real_features(scores, vectors, altman, universe, pca).set_index("accession")
+    scores["embedding"] = [np.array([3.0, 1.0]), None]
+    real = real_features(scores, altman, universe, pca).set_index("accession")
     assert real.loc["1-2022", "emb_0"] == 3.0 and real.loc["1-2022", "altman_fiscal_year"] == 2022
     flags = prediction_flags(real.reset_index()).tolist()
     assert flags == ["no_altman_z", "no_altman_inputs;no_industry_code;no_embedding"]
+
+
+def test_mdna_sql_selects_what_mdna_mask_selects():
+    import duckdb
+
+    rows = pd.DataFrame({"form": ["10-K", "10-K405", "10-Q", "10-Q/A", "10-K", "10-Q", "8-K"],
+                         "item": ["7", "7", "I-2", "I-2", "7A", "2", "7"]})
+    con = duckdb.connect()
+    con.register("sections", rows)
+    got = con.execute(f"select {mdna_sql()} m from sections").df()["m"].tolist()
+    assert got == mdna_mask(rows).tolist() == [True, True, True, True, False, False, False]
+    aliased = con.execute(f"select count(*) from sections s where {mdna_sql('s')}").fetchone()[0]
+    assert aliased == 4
+
+
+def test_fill_scores_scores_only_units_without_scores_one_batch_at_a_time():
+    units = pd.DataFrame({"accession": ["a", "b", "c"], "item": ["7", "7", "I-2"], "positive": [0.5, np.nan, np.nan]})
+    seen = []
+
+    def score(texts):
+        seen.append(list(texts))
+        return [{**{s: float(len(t)) for s in NLP_SCORES}, "n_sentences": 2} for t in texts]
+
+    batches = [pd.DataFrame({"accession": ["a", "b"], "item": ["7", "7"], "text": ["stored", "bb"]}),
+               pd.DataFrame({"accession": ["c", "zz"], "item": ["I-2", "7"], "text": ["cccc", "unknown"]})]
+    out, n = fill_scores(units, iter(batches), score)
+    assert n == 2 and seen == [["bb"], ["cccc"]]  # 'a' kept its stored score; 'zz' is not a unit
+    assert out["positive"].tolist() == [0.5, 2.0, 4.0] and out["n_sentences"].tolist()[1:] == [2, 2]
+    assert out["risk"].isna().tolist() == [True, False, False]
+
+
+def test_passage_units_cut_each_batch_like_text_units():
+    text = " ".join(f"Sentence number {i} has five words." for i in range(200))
+    batch = pd.DataFrame({"accession": ["a", "b"], "cik": [1, 2], "form": ["10-K", "10-Q"],
+                          "filing_date": ["2024-01-01"] * 2, "item": ["7", "I-2"], "text": [text, text]})
+    split = lambda t: [s + "." for s in t.split(".") if s.strip()]
+    one = passage_units([batch], 100, 50, split)
+    two = passage_units([batch.iloc[:1], batch.iloc[1:], batch.iloc[:0]], 100, 50, split)
+    pd.testing.assert_frame_equal(one, two)
+    assert set(one["accession"]) == {"a", "b"} and one["passage"].min() == 0 and one["n_words"].between(50, 150).all()
+    assert passage_units([], 100, 50).empty

@@ -27,15 +27,14 @@ from ...ml import rating as rating_module
 from ...ml.altman import (INVESTMENT_GRADE, NLP_SCORES, RATINGS, AltmanAnchors, altman_inputs_from_facts, rank_join,
                           simulate_financials, text_units)
 from ...ml.credit_features import (CONTROL_VARIANTS, DISTRESS_LABELS, MODEL_VARIANTS, RANK_JOIN_CAVEAT, REAL_RATIOS,
-                                   choose_models, compare_feature_sets, filing_split, filing_vectors,
-                                   next_year_distress_rows, prediction_flags, real_features, score_units,
-                                   shuffle_text, tabtext_table, variant_features)
+                                   choose_models, compare_feature_sets, filing_split, filing_vectors, fill_scores,
+                                   mdna_sql, next_year_distress_rows, passage_units, prediction_flags, real_features,
+                                   reuse_scores, score_units, shuffle_text, tabtext_table, variant_features)
 from ...ml.rating import RatingModel, fit_and_evaluate, plot_confusion_matrix, plot_feature_importance
 from ...storage.tables import content_hash
 from ..common import FinsecResource, figure, md_list, png_metadata, source_version, table_output
 from . import checks
 
-ALL_QUARTERS = dg.AssetIn(partition_mapping=dg.AllPartitionMapping())
 ALTMAN_VERSION = source_version(altman_module, credit_features_module)
 RATING_VERSION = source_version(altman_module, credit_features_module, rating_module)
 TASK_LABELS = {"binary": "investment_grade", "multiclass": "rating"}
@@ -133,29 +132,54 @@ def _ratings_figure(df: pd.DataFrame, shares: pd.DataFrame) -> dg.MetadataValue:
     return png_metadata(fig, "ratings")
 
 
+def _text_units(finsec: FinsecResource, config: SyntheticFinancialsConfig, wanted: int):
+    """The corpus's MD&A text units, read from the lake a batch at a time: whole MD&As (their keys, stored scores
+    and, for those without, scores computed batch by batch; no text kept) when there are at least ``wanted``,
+    else sentence-aligned passages. Returns (units, kind, MD&As, scores reused)."""
+    lake = finsec.lake()
+    if not lake.has_table("filing_sections"):
+        raise dg.Failure("synthetic_altman_financials: filing_sections is empty; materialize some quarters first")
+    mdna = f"{mdna_sql()} and length(trim(text)) > 0"
+    keys = lake.sql(f"select accession, any_value(cik) cik, any_value(form) form, any_value(filing_date) filing_date, "
+                    f"item, max(n_words) n_words from filing_sections where {mdna} group by accession, item "
+                    f"order by accession, item")
+    if keys.empty:
+        raise dg.Failure("synthetic_altman_financials: filing_sections holds no MD&A text; materialize some quarters")
+    text_query = (f"select accession, cik, form, filing_date, item, text from filing_sections where {mdna} "
+                  f"and accession in (select unnest(?))")
+    if len(keys) < wanted:
+        batches = (b.to_pandas() for b in lake.batches(text_query, [keys["accession"].tolist()], batch_size=64))
+        units = passage_units(batches, config.passage_words, config.passage_stride_words)
+        units = units.sort_values(["accession", "item", "passage"]).reset_index(drop=True)
+        return score_units(units, "passage", pd.DataFrame())[0], "passage", len(keys), 0
+    stored = (lake.sql(f"select accession, item, {', '.join(NLP_SCORES)}, n_sentences from nlp_scores "
+                       f"where {mdna_sql()}") if lake.has_table("nlp_scores") else pd.DataFrame())
+    units, reused = reuse_scores(keys.assign(passage=-1), stored)
+    todo = units.loc[units["positive"].isna(), "accession"].unique().tolist()
+    if todo:
+        batches = (b.to_pandas() for b in lake.batches(text_query, [todo], batch_size=64))
+        units, _ = fill_scores(units, batches)
+    return units, "mdna", len(keys), reused
+
+
 @dg.asset(group_name="credit", kinds={"python", "parquet"}, code_version=ALTMAN_VERSION,
-          ins={"nlp_scores": ALL_QUARTERS, "filing_sections": ALL_QUARTERS, "company_universe": dg.AssetIn()},
+          deps=["nlp_scores", "filing_sections"], ins={"company_universe": dg.AssetIn()},
           check_specs=checks.synthetic_altman_financials_checks)
 def synthetic_altman_financials(context: dg.AssetExecutionContext, config: SyntheticFinancialsConfig,
-                                nlp_scores: pd.DataFrame, filing_sections: pd.DataFrame,
-                                company_universe: pd.DataFrame):
+                                finsec: FinsecResource, company_universe: pd.DataFrame):
     """JumpStart's synthetic firms (FRED anchors, perturbations, rejection rules, noisy Z, rescale, shift, rating
     by Altman's median Z) paired with real MD&A text units by rank_join: firms sorted by noisy Z meet units sorted
     by text_rank, a fixed sum of ten of the 11 scores. The scores therefore encode the rating by construction:
     whatever TabText gains from them here is built into the data, not found in the text. Each firm inherits the
-    industry of the filing its text came from. The `negative` sign bug of JumpStart's notebook is fixed
-    (configurable)."""
-    if filing_sections.empty:
-        raise dg.Failure("synthetic_altman_financials: filing_sections is empty; materialize some quarters first")
+    industry of the filing its text came from. MD&As are read from the lake by SQL, a batch at a time, so memory
+    does not grow with the number of quarters; whole-MD&A units keep their reference, not their text. The
+    `negative` sign bug of JumpStart's notebook is fixed (configurable)."""
     try:
         anchors = AltmanAnchors.from_mapping(config.anchors)
     except ValueError as exc:
         raise dg.Failure(f"synthetic_altman_financials: {exc}") from exc
     wanted = max(config.n_firms or 0, config.min_mdnas)
-    units, kind = text_units(filing_sections, wanted, window_words=config.passage_words,
-                             stride_words=config.passage_stride_words)
-    n_mdnas = int(units["accession"].nunique()) if kind == "passage" else len(units)
-    units, reused = score_units(units, kind, nlp_scores)
+    units, kind, n_mdnas, reused = _text_units(finsec, config, wanted)
     unscorable = units[list(NLP_SCORES)].isna().any(axis=1)
     if unscorable.any():
         context.log.warning(f"{int(unscorable.sum())} text unit(s) without a full set of scores (no sentences) excluded")
@@ -211,7 +235,25 @@ class TabTextConfig(dg.Config):
     seed: int = 42
 
 
-def _text_vectors(config: TabTextConfig, firms: pd.DataFrame, pooled_embeddings: pd.DataFrame):
+def _mdna_embeddings(finsec: FinsecResource, model_name: str, accessions: list | None = None,
+                     ciks: list | None = None) -> pd.DataFrame:
+    """``accession, item, model, embedding`` of one encoder's pooled MD&A vectors, only for these filings (or
+    issuers), straight from the lake."""
+    lake = finsec.lake()
+    if not lake.has_table("pooled_embeddings"):
+        return pd.DataFrame(columns=["accession", "item", "model", "embedding"])
+    where, params = [f"model = ?", mdna_sql()], [model_name]
+    if accessions is not None:
+        where.append("accession in (select unnest(?))")
+        params.append(list(accessions))
+    if ciks is not None:
+        where.append("cik in (select unnest(?))")
+        params.append([int(c) for c in ciks])
+    return lake.sql(f"select accession, item, model, embedding from pooled_embeddings where {' and '.join(where)}",
+                    params)
+
+
+def _text_vectors(config: TabTextConfig, finsec: FinsecResource, firms: pd.DataFrame):
     """(vectors or None, level, model name): passages embedded here, whole MD&As from pooled_embeddings."""
     from ...ml.embeddings import EmbeddingModelError, embed_documents, resolve_model
 
@@ -223,15 +265,16 @@ def _text_vectors(config: TabTextConfig, firms: pd.DataFrame, pooled_embeddings:
             return embed_documents(firms["text"].tolist(), model=config.embedding_model), "passage", model_name
     except EmbeddingModelError as exc:
         raise dg.Failure(f"tabtext_dataset: {exc}") from exc
-    vectors = filing_vectors(firms, pooled_embeddings, model_name)
+    pooled = _mdna_embeddings(finsec, model_name, accessions=firms["accession"].unique().tolist())
+    vectors = filing_vectors(firms, pooled, model_name)
     return vectors, ("filing" if vectors is not None else "none"), model_name
 
 
 @dg.asset(group_name="credit", kinds={"python", "parquet"}, code_version=RATING_VERSION,
-          ins={"synthetic_altman_financials": dg.AssetIn(), "pooled_embeddings": ALL_QUARTERS},
+          ins={"synthetic_altman_financials": dg.AssetIn()}, deps=["pooled_embeddings"],
           check_specs=checks.tabtext_dataset_checks)
 def tabtext_dataset(context: dg.AssetExecutionContext, config: TabTextConfig, finsec: FinsecResource,
-                    synthetic_altman_financials: pd.DataFrame, pooled_embeddings: pd.DataFrame):
+                    synthetic_altman_financials: pd.DataFrame):
     """One row per synthetic firm: its text reference (accession, item, passage), industry code, ratios A-E and Z,
     the 11 NLP scores, its pooled text embedding reduced by a PCA fitted on the training firms only, the labels
     (7-class rating, investment grade) and `split`: train/test chosen by source filing, so overlapping passages of
@@ -241,7 +284,7 @@ def tabtext_dataset(context: dg.AssetExecutionContext, config: TabTextConfig, fi
         raise dg.Failure("tabtext_dataset: synthetic_altman_financials is empty")
     try:
         split = filing_split(firms, config.test_size, config.seed)
-        vectors, level, model_name = _text_vectors(config, firms, pooled_embeddings)
+        vectors, level, model_name = _text_vectors(config, finsec, firms)
         df, pca = tabtext_table(firms, split, vectors, config.embedding_components, config.seed)
     except ValueError as exc:
         raise dg.Failure(f"tabtext_dataset: {exc}") from exc
@@ -390,6 +433,19 @@ def rating_model_metrics(rating_models: pd.DataFrame) -> dg.Output:
 # ================================================================================================================
 # next_year_distress_experiment
 # ================================================================================================================
+def _mdna_scores(finsec: FinsecResource, ciks: list | None = None) -> pd.DataFrame:
+    """Keys and the 11 scores of the stored MD&As (of these issuers), straight from the lake."""
+    lake = finsec.lake()
+    cols = f"accession, cik, form, filing_date, item, {', '.join(NLP_SCORES)}"
+    if not lake.has_table("nlp_scores"):
+        return pd.DataFrame(columns=cols.split(", "))
+    where, params = mdna_sql(), []
+    if ciks is not None:
+        where += " and cik in (select unnest(?))"
+        params.append([int(c) for c in ciks])
+    return lake.sql(f"select {cols} from nlp_scores where {where}", params or None)
+
+
 class DistressExperimentConfig(dg.Config):
     folds: int = Field(default=5, description="Company-grouped folds (fewer when there are fewer companies).")
     repeats: int = Field(default=20, description="Repeats of the grouped CV with different company-to-fold draws.")
@@ -400,10 +456,9 @@ class DistressExperimentConfig(dg.Config):
 
 
 @dg.asset(group_name="credit", kinds={"scikitlearn", "parquet"}, code_version=RATING_VERSION,
-          ins={"altman_inputs": dg.AssetIn(), "nlp_scores": ALL_QUARTERS, "pooled_embeddings": ALL_QUARTERS})
+          ins={"altman_inputs": dg.AssetIn()}, deps=["nlp_scores", "pooled_embeddings"])
 def next_year_distress_experiment(context: dg.AssetExecutionContext, config: DistressExperimentConfig,
-                                  altman_inputs: pd.DataFrame, nlp_scores: pd.DataFrame,
-                                  pooled_embeddings: pd.DataFrame):
+                                  finsec: FinsecResource, altman_inputs: pd.DataFrame):
     """A real label, unlike the synthetic ratings: does an MD&A add to this year's Altman ratios (A-E, X4, Z'') in
     predicting next year's Z'' zone, computed from the issuer's XBRL? Logistic regressions on ratios vs ratios +
     MD&A scores (+ embedding), company-grouped repeated CV, 95% intervals from resampling companies. On the bundled
@@ -411,7 +466,11 @@ def next_year_distress_experiment(context: dg.AssetExecutionContext, config: Dis
     from ...ml.embeddings import resolve_model
 
     model_name = resolve_model(config.embedding_model)[0]
-    rows = next_year_distress_rows(nlp_scores, pooled_embeddings, altman_inputs, model_name)
+    ciks = altman_inputs["cik"].astype(int).unique().tolist()
+    mdna = _mdna_scores(finsec, ciks=ciks).merge(
+        _mdna_embeddings(finsec, model_name, ciks=ciks).drop_duplicates(["accession", "item"])
+        [["accession", "item", "embedding"]], how="left", on=["accession", "item"])
+    rows = next_year_distress_rows(mdna, altman_inputs)
     with_embedding = bool(rows["embedding"].map(lambda v: v is not None).any()) if len(rows) else False
     sets = {"ratios": (list(REAL_RATIOS), False), "ratios + MD&A scores": ([*REAL_RATIOS, *NLP_SCORES], False)}
     if with_embedding:
@@ -445,6 +504,10 @@ def _load_bundle(store, uri: str) -> tuple[RatingModel, dict]:
     return RatingModel.from_bytes(bundle["rating_model"].encode()), bundle
 
 
+class RatingPredictionsConfig(dg.Config):
+    batch_rows: int = Field(default=10_000, description="MD&As scored per batch read from the lake.")
+
+
 # Declarative automation fits predictions better than a schedule: they are cheap, and should follow each new
 # filing's scores and embeddings (or a retrained model) within a tick, while the expensive model training stays on
 # weekly_model_refresh. Not AutomationCondition.eager(): it waits until *every* upstream quarter since 1993 exists.
@@ -455,18 +518,36 @@ PREDICT_AFTER_NEW_INPUTS = (
 ).with_label("after new filings or a new model")
 
 
+def _predict(batch: pd.DataFrame, multi: RatingModel, binary: RatingModel, altman: pd.DataFrame,
+             universe: pd.DataFrame, pca: dict | None) -> pd.DataFrame:
+    """One batch of real MD&As scored by both models."""
+    real = real_features(batch, altman, universe, pca)
+    proba = multi.predict_proba(real)
+    out = real[["accession", "cik", "form", "filing_date", "item", "industry_code", "altman_accession",
+                "altman_fiscal_year", "altman_z", "zone"]].copy()
+    out["filing_date"] = out["filing_date"].dt.date.astype(str)
+    for rating in RATINGS:
+        out[f"p_{rating}"] = proba[rating] if rating in proba.columns else 0.0
+    out["predicted_rating"] = multi.predict(real).astype(str)
+    grade = binary.predict_proba(real)
+    out["p_investment_grade"] = grade[grade.columns[1]]
+    out["flags"] = prediction_flags(real)
+    return out
+
+
 @dg.asset(group_name="credit", kinds={"lightgbm", "parquet"}, code_version=RATING_VERSION,
-          ins={"rating_models": dg.AssetIn(), "nlp_scores": ALL_QUARTERS, "pooled_embeddings": ALL_QUARTERS,
-               "altman_inputs": dg.AssetIn(), "company_universe": dg.AssetIn()},
+          ins={"rating_models": dg.AssetIn(), "altman_inputs": dg.AssetIn(), "company_universe": dg.AssetIn()},
+          deps=["nlp_scores", "pooled_embeddings"],
           check_specs=checks.rating_predictions_checks, automation_condition=PREDICT_AFTER_NEW_INPUTS)
-def rating_predictions(context: dg.AssetExecutionContext, finsec: FinsecResource, rating_models: pd.DataFrame,
-                       nlp_scores: pd.DataFrame, pooled_embeddings: pd.DataFrame, altman_inputs: pd.DataFrame,
-                       company_universe: pd.DataFrame):
+def rating_predictions(context: dg.AssetExecutionContext, config: RatingPredictionsConfig, finsec: FinsecResource,
+                       rating_models: pd.DataFrame, altman_inputs: pd.DataFrame, company_universe: pd.DataFrame):
     """Every real MD&A scored by the 7-class model with the best validation macro F1 and the binary model with the
     best validation ROC AUC (controls excluded; test figures play no part): text features of the filing plus the
-    issuer's latest annual Altman ratios filed by then. One row per accession and item; missing inputs are NaN
-    features (LightGBM's missing branch) and named in `flags`."""
-    if nlp_scores.empty:
+    issuer's latest annual Altman ratios filed by then. MD&A scores and vectors stream from the lake in batches.
+    One row per accession and item; missing inputs are NaN features (LightGBM's missing branch) and named in
+    `flags`."""
+    lake = finsec.lake()
+    if not lake.has_table("nlp_scores"):
         raise dg.Failure("rating_predictions: nlp_scores is empty; nothing to score")
     try:
         best_multi, best_binary = choose_models(rating_models)
@@ -476,19 +557,25 @@ def rating_predictions(context: dg.AssetExecutionContext, finsec: FinsecResource
     multi, multi_bundle = _load_bundle(store, best_multi["uri"])
     binary, binary_bundle = _load_bundle(store, best_binary["uri"])
     pca = multi_bundle["embedding_pca"] or binary_bundle["embedding_pca"]
-    real = real_features(nlp_scores, pooled_embeddings, altman_inputs, company_universe, pca)
-    proba = multi.predict_proba(real)
-    out = real[["accession", "cik", "form", "filing_date", "item", "industry_code", "altman_accession",
-                "altman_fiscal_year", "altman_z", "zone"]].copy()
-    out["filing_date"] = out["filing_date"].dt.date.astype(str)
-    for rating in RATINGS:
-        out[f"p_{rating}"] = proba[rating] if rating in proba.columns else 0.0
-    out["predicted_rating"] = multi.predict(real).astype(str)
-    out["model_variant"], out["model_version"] = best_multi["model_variant"], best_multi["model_version"]
-    grade = binary.predict_proba(real)
-    out["p_investment_grade"] = grade[grade.columns[1]]
-    out["binary_model_variant"], out["binary_model_version"] = best_binary["model_variant"], best_binary["model_version"]
-    out["flags"] = prediction_flags(real)
+    scores = f"s.accession, s.cik, s.form, s.filing_date, s.item, {', '.join(f's.{c}' for c in NLP_SCORES)}"
+    if pca is not None and lake.has_table("pooled_embeddings"):
+        query = (f"select {scores}, e.embedding from nlp_scores s left join (select accession, item, "
+                 f"any_value(embedding) embedding from pooled_embeddings where model = ? group by accession, item) e "
+                 f"on s.accession = e.accession and s.item = e.item where {mdna_sql('s')}")
+        params = [pca["model"]]
+    else:
+        query, params = f"select {scores} from nlp_scores s where {mdna_sql('s')}", None
+    frames = [_predict(b.to_pandas(), multi, binary, altman_inputs, company_universe, pca)
+              for b in lake.batches(query, params, batch_size=config.batch_rows)]
+    out = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame()
+    if out.empty:
+        raise dg.Failure("rating_predictions: nlp_scores holds no MD&A; nothing to score")
+    out = out.drop_duplicates(["accession", "item"]).sort_values(["filing_date", "accession", "item"])
+    out = out.reset_index(drop=True)
+    out.insert(out.columns.get_loc("predicted_rating") + 1, "model_variant", best_multi["model_variant"])
+    out.insert(out.columns.get_loc("model_variant") + 1, "model_version", best_multi["model_version"])
+    out.insert(out.columns.get_loc("p_investment_grade") + 1, "binary_model_variant", best_binary["model_variant"])
+    out.insert(out.columns.get_loc("binary_model_variant") + 1, "binary_model_version", best_binary["model_version"])
     shares = out["predicted_rating"].value_counts().reindex(list(RATINGS)).fillna(0).astype(int)
     yield table_output(out, {
         "filings": int(out["accession"].nunique()), "rows": len(out),
