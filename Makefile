@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: install system-deps demo test dev bench clean-data
+.PHONY: install system-deps demo test dev bench clean-data sql
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ dev: install
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py
+
+# The DuckDB shell attached to the lake (tables named after assets); `make sql Q="select ..."` runs one query.
+sql: install
+	$(BIN)/python -m finsec_assets.storage sql $${Q:+"$$Q"}
 
 clean-data:
 	rm -rf "$(FINSEC_HOME)"

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from .defs import common, executors, jobs
+from .defs import common, executors, jobs, maintenance
 from .defs.edgar import assets as edgar_assets
 from .defs.edgar import schedules as edgar_schedules
 from .defs.edgar import sensors as edgar_sensors
@@ -21,13 +21,14 @@ all_jobs = jobs.build_jobs(all_assets)
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
-    jobs=all_jobs,
+    jobs=all_jobs + [maintenance.lake_maintenance],
     schedules=[edgar_schedules.edgar_daily_refresh]
-    + ([edgar_schedules.weekly_model_refresh] if any(j.name == jobs.CORPUS_REFRESH for j in all_jobs) else []),
+    + ([edgar_schedules.weekly_model_refresh] if any(j.name == jobs.CORPUS_REFRESH for j in all_jobs) else [])
+    + [maintenance.lake_maintenance_schedule],
     sensors=[edgar_sensors.new_filings_sensor, edgar_sensors.universe_backfill_sensor],
     resources={
         "finsec": common.FinsecResource(),
-        "io_manager": common.ParquetTableIOManager(finsec=common.FinsecResource()),
+        "io_manager": common.LakeIOManager(finsec=common.FinsecResource()),
         "pipes_subprocess_client": dg.PipesSubprocessClient(),
     },
     executor=executors.run_executor(),

@@ -11,7 +11,7 @@ import dagster as dg
 from .definitions import defs
 from .edgar.sample import sample_quarters
 from .settings import Settings
-from .storage.catalog import query
+from .storage.lake import open_lake, quote_ident
 
 
 def _plan():
@@ -55,10 +55,11 @@ def main() -> int:
             return 1
         print(f"    ok in {time.time() - t:.1f}s" + (f"; failed checks: {failed_checks}" if failed_checks else ""), flush=True)
     print(f"\nAll assets materialized in {time.time() - t0:.0f}s.")
-    print(f"  tables:    {settings.warehouse_path}  (views over Parquet in {settings.object_store_url})")
-    tables = query(settings.warehouse_path, "select table_name from information_schema.tables order by 1")["table_name"]
-    for name in tables:
-        n = query(settings.warehouse_path, f'select count(*) n from "{name}"')["n"][0]
+    lake = open_lake(settings)
+    print(f"  tables:    the lake (catalog {settings.catalog_url}, Parquet in {settings.lake_data_path}), "
+          f"snapshot {lake.current_snapshot()}")
+    for name in lake.tables():
+        n = lake.sql(f"select count(*) n from {quote_ident(name)}")["n"][0]
         print(f"    {name:32s} {n:>8d} rows")
     for key in before + partitioned + after:
         event = instance.get_latest_materialization_event(key)
@@ -66,7 +67,7 @@ def main() -> int:
         if "checkpoint_uri" in meta:
             ppl = ", ".join(f"{k} {meta[k].value:.2f}" for k in ("perplexity_before", "perplexity_after") if k in meta)
             print(f"    {key.to_user_string():32s} {meta['checkpoint_uri'].value}  ({ppl})")
-    print(f"  try:       .venv/bin/duckdb {settings.warehouse_path} \"select * from raw_filings limit 5\"")
+    print('  try:       make sql Q="select * from raw_filings limit 5"   (or `make sql` for the DuckDB shell on the lake)')
     print(f"  dagster:   DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}; open the UI with `make dev` -> http://127.0.0.1:3000")
     return 0
 

@@ -29,10 +29,12 @@ class Settings:
     edgar_max_rps: float
     backfill_start: str = "2023-07-01"
     backfill_end: str | None = None
+    catalog_url: str = ""  # the lake's catalog: sqlite:///<FINSEC_HOME>/lake.sqlite unless FINSEC_CATALOG_URL says otherwise
 
     @property
-    def warehouse_path(self) -> Path:
-        return self.home / "warehouse.duckdb"
+    def lake_data_path(self) -> str:
+        """Where the lake's Parquet files go: ``lake/`` inside the object store (a folder or s3://...)."""
+        return self.object_store_url.rstrip("/") + "/lake/"
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> Settings:
@@ -71,8 +73,31 @@ class Settings:
         for name, value in (("FINSEC_BACKFILL_START", start), ("FINSEC_BACKFILL_END", end)):
             if value is not None and not re.match(r"^\d{4}-(01|04|07|10)-01$", value):
                 raise SettingsError(f"{name}={value!r}: expected a quarter's first day such as 2019-01-01")
+        catalog = parse_catalog_url(get("FINSEC_CATALOG_URL"), home)
         return cls(home, store, source, agent, urls["FINSEC_EDGAR_WWW_URL"], urls["FINSEC_EDGAR_DATA_URL"],
-                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end)
+                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end, catalog)
+
+
+def parse_catalog_url(value: str | None, home: Path) -> str:
+    """The lake's catalog: ``sqlite:///path`` (one host, several processes) or ``postgres://...`` (several hosts).
+
+    Returned normalised: ``sqlite:///<absolute path>`` or the postgres URL as given."""
+    if not value:
+        return f"sqlite:///{home / 'lake.sqlite'}"
+    parsed = urlparse(value)
+    if parsed.scheme == "sqlite":
+        path = value[len("sqlite:"):]
+        path = path[2:] if path.startswith("//") else path  # sqlite:///abs/path or sqlite:relative/path
+        if not path or path.endswith("/"):
+            raise SettingsError(f"FINSEC_CATALOG_URL={value!r}: name the SQLite file, e.g. sqlite:///srv/finsec/lake.sqlite")
+        return f"sqlite:///{Path(path).expanduser().resolve()}"
+    if parsed.scheme in ("postgres", "postgresql"):
+        if not parsed.hostname or not parsed.path.strip("/"):
+            raise SettingsError(f"FINSEC_CATALOG_URL={value!r}: name the host and database, "
+                                "e.g. postgres://finsec:secret@db:5432/finsec_lake")
+        return value
+    raise SettingsError(f"FINSEC_CATALOG_URL={value!r}: use sqlite:///path/lake.sqlite (one host) or "
+                        "postgres://user:password@host:5432/database (several hosts)")
 
 
 def parse_universe(value: str | None) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 SHARED_EDGAR = Path(__file__).resolve().parents[1].parent / "shared" / "edgar"
 FINSEC_VARS = ("FINSEC_HOME", "FINSEC_OBJECT_STORE_URL", "FINSEC_EDGAR_SOURCE", "FINSEC_EDGAR_USER_AGENT",
                "FINSEC_EDGAR_WWW_URL", "FINSEC_EDGAR_DATA_URL", "FINSEC_UNIVERSE", "FINSEC_EDGAR_MAX_RPS",
-               "FINSEC_EXECUTOR", "DAGSTER_HOME")
+               "FINSEC_EXECUTOR", "DAGSTER_HOME", "FINSEC_CATALOG_URL")
 
 
 def free_port() -> int:
@@ -84,3 +84,23 @@ def moto_s3():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture
+def lake_postgres_url():
+    """A fresh, empty Postgres database on 127.0.0.1:5432 for one test (dropped afterwards)."""
+    import uuid
+
+    psycopg2 = pytest.importorskip("psycopg2")
+    admin_url = os.environ.get("FINSEC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        admin = psycopg2.connect(admin_url, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no Postgres at {admin_url} ({str(exc).strip()})")
+    admin.autocommit = True
+    name = f"finsec_test_{uuid.uuid4().hex[:10]}"
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    base = admin_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}".replace("postgresql://", "postgres://", 1)
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()

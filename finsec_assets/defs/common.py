@@ -1,4 +1,4 @@
-"""Shared Dagster pieces: quarter partitions, GPU tags, the finsec resource, the Parquet table IO manager."""
+"""Shared Dagster pieces: quarter partitions, GPU tags, the finsec resource, the lake table IO manager."""
 
 
 import base64
@@ -7,15 +7,14 @@ import warnings
 
 import dagster as dg
 import pandas as pd
-import pyarrow as pa
 from pydantic import PrivateAttr
 
 from ..edgar.client import EdgarClient
 from ..edgar.ratelimit import RateLimiter
 from ..settings import Settings
-from ..storage.catalog import refresh_catalog_entry
+from ..storage.lake import PARTITION_COLUMN, Lake, LakeError, open_lake, quote_ident
 from ..storage.object_store import ObjectStore
-from ..storage.tables import UNPARTITIONED, content_hash, read_table, write_table
+from ..storage.tables import content_hash
 
 # One partition per calendar quarter of the filing date, like EDGAR's full-index; key 2024-01-01 = 2024Q1.
 quarter_partitions = dg.TimeWindowPartitionsDefinition(
@@ -44,6 +43,7 @@ class FinsecResource(dg.ConfigurableResource):
     edgar_data_url: str | None = None
     universe: str | None = None
     edgar_max_rps: float | None = None
+    catalog_url: str | None = None
 
     _settings: "Settings | None" = PrivateAttr(default=None)
     _store: ObjectStore | None = PrivateAttr(default=None)
@@ -57,6 +57,7 @@ class FinsecResource(dg.ConfigurableResource):
                 FINSEC_EDGAR_WWW_URL=self.edgar_www_url, FINSEC_EDGAR_DATA_URL=self.edgar_data_url,
                 FINSEC_UNIVERSE=self.universe,
                 FINSEC_EDGAR_MAX_RPS=None if self.edgar_max_rps is None else str(self.edgar_max_rps),
+                FINSEC_CATALOG_URL=self.catalog_url,
             )
         return self._settings
 
@@ -67,14 +68,14 @@ class FinsecResource(dg.ConfigurableResource):
     def home_path(self):
         return self.settings().home
 
-    @property
-    def warehouse_path(self):
-        return self.settings().warehouse_path
-
     def object_store(self) -> ObjectStore:
         if self._store is None:
             self._store = ObjectStore(self.settings().object_store_url)
         return self._store
+
+    def lake(self) -> Lake:
+        """This process's connection to the lake (tables named after their assets)."""
+        return open_lake(self.settings())
 
     def edgar(self, retries: int | None = None) -> EdgarClient:
         """The EDGAR client; in live mode every process on this machine shares one 10/s window.
@@ -95,12 +96,15 @@ class FinsecResource(dg.ConfigurableResource):
         return self._edgar
 
 
-def column_schema(table: pa.Table) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in table.schema])
+def column_schema(columns: list[tuple[str, str]]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
 
 
-class ParquetTableIOManager(dg.ConfigurableIOManager):
-    """One Parquet file per (asset, partition), atomically written, plus a DuckDB view named after the asset."""
+class LakeIOManager(dg.ConfigurableIOManager):
+    """Every table asset is a lake table named after it; a quarter's rows are replaced in one transaction.
+
+    Quarter-partitioned tables get a ``partition_key`` column (the lake partitions on it); inputs are read
+    back without it, exactly as the asset returned them."""
 
     finsec: FinsecResource
 
@@ -116,25 +120,41 @@ class ParquetTableIOManager(dg.ConfigurableIOManager):
         if obj is None:
             return
         asset = context.asset_key.path[-1]
-        store = self.finsec.object_store()
-        uri, table, sha = write_table(store, asset, self._partition(context), obj)
-        kind = refresh_catalog_entry(self.finsec.warehouse_path, store, asset, table.schema)
+        if not isinstance(obj, pd.DataFrame):
+            raise dg.Failure(f"asset {asset!r}: a table asset must return a pandas DataFrame, got {type(obj).__name__}")
+        lake = self.finsec.lake()
+        partition = self._partition(context)
+        try:
+            snapshot = lake.replace_partition(asset, partition, obj) if partition else lake.replace_table(asset, obj)
+        except LakeError as exc:
+            raise dg.Failure(f"asset {asset!r}: {exc}") from exc
+        where = f" where {PARTITION_COLUMN} = '{partition}'" if partition else ""
         context.add_output_metadata({
-            "dagster/row_count": table.num_rows,
-            "dagster/column_schema": column_schema(table),
-            "dagster/uri": dg.MetadataValue.path(uri),
-            "parquet_sha256": sha,
-            "duckdb": dg.MetadataValue.md(
-                f"`duckdb {self.finsec.warehouse_path} \"select * from {asset} limit 10\"` ({kind})"
-            ),
+            "dagster/row_count": len(obj),
+            "dagster/column_schema": column_schema(lake.columns(asset)),
+            "dagster/table_name": f"lake.{asset}",
+            "lake/snapshot_id": snapshot,
+            "lake/query": dg.MetadataValue.md(
+                f"`make sql`, then `select * from {asset}{where} limit 10`; this version: "
+                f"`select * from lake.{asset} AT (VERSION => {snapshot}){where}`"),
         })
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         asset = context.asset_key.path[-1]
-        store = self.finsec.object_store()
-        if context.has_asset_partitions:
-            return read_table(store, asset, context.asset_partition_keys)
-        return read_table(store, asset, [UNPARTITIONED])
+        lake = self.finsec.lake()
+        if not context.has_asset_partitions:
+            return lake.read_partition(asset, None)
+        keys = list(context.asset_partition_keys)
+        if len(keys) == 1:
+            return lake.read_partition(asset, keys[0])
+        if not lake.has_table(asset):
+            return pd.DataFrame()
+        columns = ", ".join(quote_ident(c) for c, _ in lake.columns(asset) if c != PARTITION_COLUMN)
+        return lake.sql(f"select {columns} from {quote_ident(asset)} where {PARTITION_COLUMN} in (select unnest(?)) "
+                        f"order by {PARTITION_COLUMN}", [keys])
+
+
+ParquetTableIOManager = LakeIOManager  # the name definitions.py used before the lake
 
 
 def table_output(df: pd.DataFrame, metadata: dict | None = None) -> dg.Output:
@@ -184,7 +204,7 @@ def source_version(*modules) -> str:
 
 def previous_partition(finsec: "FinsecResource", asset: str, partition_key: str | None) -> pd.DataFrame:
     """What this asset stored for this partition last time (empty if nothing), for incremental reruns."""
-    return read_table(finsec.object_store(), asset, [partition_key or UNPARTITIONED])
+    return finsec.lake().read_partition(asset, partition_key)
 
 
 def text_sha256(texts) -> list[str]:

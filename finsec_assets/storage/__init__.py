@@ -1,1 +1,1 @@
-"""Table store (Parquet per asset partition), object store (local or S3) and the DuckDB catalog."""
+"""The lake (DuckLake tables: a SQL catalog plus Parquet in the object store) and the object store (local or S3)."""

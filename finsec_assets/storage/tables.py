@@ -1,29 +1,16 @@
-"""Tables as Parquet files, one per (asset, partition), in the object store.
+"""DataFrames as Arrow tables for the lake, and content hashes for data versions.
 
-One file per partition means parallel writers never share a file (no locks), a
-rewrite of a quarter replaces exactly that quarter, and DuckDB can read the whole
-asset as one glob.
+pandas leaves types open that a table must fix: equal-length float vectors become FLOAT[dim],
+all-null columns text, all-empty lists lists of text.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
-
-from .object_store import ObjectStore
-
-UNPARTITIONED = "all"
-TABLES_PREFIX = "tables"
-
-
-def table_key(asset: str, partition: str | None) -> str:
-    return f"{TABLES_PREFIX}/{asset}/{partition or UNPARTITIONED}.parquet"
 
 
 def _fixed_size_arrays(series: pd.Series) -> pa.Array | None:
@@ -55,44 +42,6 @@ def dataframe_to_arrow(df: pd.DataFrame) -> pa.Table:
         columns.append(arr)
         names.append(str(name))
     return pa.Table.from_arrays(columns, names=names)
-
-
-def table_to_parquet_bytes(table: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue()
-
-
-def write_table(store: ObjectStore, asset: str, partition: str | None, df: pd.DataFrame) -> tuple[str, pa.Table, str]:
-    """Write atomically; returns (uri, arrow table, sha256 of the file)."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"asset {asset!r}: a table asset must return a pandas DataFrame, got {type(df).__name__}")
-    table = dataframe_to_arrow(df)
-    data = table_to_parquet_bytes(table)
-    uri = store.put_bytes(table_key(asset, partition), data)
-    return uri, table, hashlib.sha256(data).hexdigest()
-
-
-def stored_partitions(store: ObjectStore, asset: str) -> list[str]:
-    return [k.rsplit("/", 1)[1][: -len(".parquet")] for k in store.list(f"{TABLES_PREFIX}/{asset}") if k.endswith(".parquet")]
-
-
-def read_table(store: ObjectStore, asset: str, partitions: Iterable[str] | None = None) -> pd.DataFrame:
-    """Read the given partitions (all stored ones when None); missing partitions are skipped."""
-    table = read_arrow_table(store, asset, partitions)
-    return pd.DataFrame() if table is None else table.to_pandas()
-
-
-def read_arrow_table(store: ObjectStore, asset: str, partitions: Iterable[str] | None = None) -> pa.Table | None:
-    partitions = None if partitions is None else list(partitions)
-    have = stored_partitions(store, asset)
-    wanted = have if partitions is None else [p for p in partitions if p in set(have)]
-    if partitions is not None and list(partitions) == [None]:
-        wanted = [UNPARTITIONED] if UNPARTITIONED in have else []
-    tables = [pq.read_table(io.BytesIO(store.get_bytes(table_key(asset, p)))) for p in sorted(wanted)]
-    if not tables:
-        return None
-    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 
 def content_hash(df: pd.DataFrame) -> str:

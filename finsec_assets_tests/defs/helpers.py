@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from finsec_assets.defs.common import FinsecResource, ParquetTableIOManager
+from finsec_assets.defs.common import FinsecResource, LakeIOManager
+from finsec_assets.storage.lake import open_lake
 
 
 def resources(**finsec_fields):
     finsec = FinsecResource(**finsec_fields)
-    return {"finsec": finsec, "io_manager": ParquetTableIOManager(finsec=finsec),
+    return {"finsec": finsec, "io_manager": LakeIOManager(finsec=finsec),
             "pipes_subprocess_client": dg.PipesSubprocessClient()}
 
 
@@ -28,3 +29,12 @@ def output_metadata(result, asset: str) -> dict:
         if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path[-1] == asset:
             return {k: v.value for k, v in e.materialization.metadata.items()}
     raise KeyError(asset)
+
+
+def lake_rows(query: str, params=None) -> list[tuple]:
+    """Rows of a query on the lake of the test's FINSEC_* environment."""
+    return list(open_lake().sql(query, params).itertuples(index=False, name=None))
+
+
+def lake_value(query: str, params=None):
+    return lake_rows(query, params)[0][0]

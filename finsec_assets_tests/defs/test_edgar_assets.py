@@ -5,12 +5,13 @@ import subprocess
 import sys
 import time
 
-import duckdb
 import pytest
 
 from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
 
-from .helpers import check_results, materialize, output_metadata
+from finsec_assets.storage.lake import open_lake
+
+from .helpers import check_results, lake_rows, lake_value, materialize, output_metadata
 
 ASSETS = [company_universe, filing_index, raw_filings]
 QUARTERS = {"2023-07-01": 8, "2024-01-01": 9}
@@ -26,31 +27,39 @@ def run_two_quarters(**finsec):
     return results
 
 
-def test_two_quarters_land_in_duckdb_and_reruns_fetch_nothing(finsec_env):
+def test_two_quarters_land_in_the_lake_and_reruns_fetch_nothing(finsec_env):
     results = run_two_quarters()
-    con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
-    counts = dict(con.execute("select strftime(date_trunc('quarter', filing_date::date), '%Y-%m-%d') q, count(*) "
-                              "from raw_filings group by 1").fetchall())
+    counts = dict(lake_rows("select strftime(date_trunc('quarter', filing_date::date), '%Y-%m-%d') q, count(*) "
+                            "from raw_filings group by 1"))
     assert counts == QUARTERS
-    assert con.execute("select count(*) from company_universe where industry_code is not null").fetchone()[0] == 13
-    forms = con.execute("select form, count(*) from filing_index group by 1 order by 1").fetchall()
+    assert dict(lake_rows("select partition_key, count(*) from raw_filings group by 1")) == QUARTERS
+    assert lake_value("select count(*) from company_universe where industry_code is not null") == 13
+    forms = lake_rows("select form, count(*) from filing_index group by 1 order by 1")
     assert forms == [("10-K", 9), ("10-Q", 8)]
-    assert con.execute("select count(*) from raw_filings where error is not null or sha256 is null").fetchone()[0] == 0
-    con.close()
+    assert lake_value("select count(*) from raw_filings where error is not null or sha256 is null") == 0
+    meta = output_metadata(results["2024-01-01"], "raw_filings")
+    assert meta["dagster/row_count"] == 9 and meta["dagster/table_name"] == "lake.raw_filings"
+    assert "accession" in [c.name for c in meta["dagster/column_schema"].columns]
+    first = meta["lake/snapshot_id"]
     assert output_metadata(results["2024-01-01"], "raw_filings")["fetched"] == 9
     again = materialize(ASSETS, selection=[raw_filings], partition_key="2024-01-01")
     assert again.success and output_metadata(again, "raw_filings")["fetched"] == 0
     assert output_metadata(again, "raw_filings")["reused"] == 9
+    # the rerun is a new snapshot; the quarter as the first run stored it can still be read
+    assert output_metadata(again, "raw_filings")["lake/snapshot_id"] > first
+    assert lake_value(f"select count(*) from lake.raw_filings AT (VERSION => {first}) "
+                      "where partition_key = '2024-01-01'") == 9
 
 
 def test_same_on_s3(finsec_env, moto_s3, monkeypatch):
     monkeypatch.setenv("FINSEC_OBJECT_STORE_URL", "s3://finsec-test/assets-run")
     run_two_quarters()
-    con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
-    assert con.execute("select count(*) from raw_filings").fetchone()[0] == sum(QUARTERS.values())
-    uri = con.execute("select uri from raw_filings limit 1").fetchone()[0]
-    con.close()
+    assert lake_value("select count(*) from raw_filings") == sum(QUARTERS.values())
+    uri = lake_value("select uri from raw_filings limit 1")
     assert uri.startswith("s3://finsec-test/assets-run/filings/")
+    open_lake().flush_inlined_data()  # small quarters sit in the catalog until maintenance writes them out
+    files = lake_rows("select data_file from ducklake_list_files('lake', 'raw_filings')")
+    assert files and all(f.startswith("s3://finsec-test/assets-run/lake/") for (f,) in files)
 
 
 def test_live_mode_against_replay_server_with_a_missing_document(finsec_env, replay_server, monkeypatch):
@@ -68,9 +77,7 @@ def test_live_mode_against_replay_server_with_a_missing_document(finsec_env, rep
     checks = check_results(result)
     assert checks["raw_filings:every_index_row_has_a_document"] is False
     assert "0000104169-24-000056" in output_metadata(result, "raw_filings")["problems"]
-    con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
-    assert con.execute("select count(*) from raw_filings where uri is not null").fetchone()[0] == 1
-    con.close()
+    assert lake_value("select count(*) from raw_filings where uri is not null") == 1
     # the next run fetches only the missing one
     again = materialize(ASSETS, selection=[raw_filings], partition_key="2024-01-01")
     assert output_metadata(again, "raw_filings")["fetched"] == 1
@@ -78,7 +85,7 @@ def test_live_mode_against_replay_server_with_a_missing_document(finsec_env, rep
 
 
 def test_parallel_processes_writing_different_partitions(finsec_env):
-    """Four runs at once, each on Dagster's multiprocess executor, share one warehouse: no lock errors, no lost rows."""
+    """Four runs at once, each on Dagster's multiprocess executor, share one lake: no lock errors, no lost rows."""
     env = {**os.environ, "FINSEC_EXECUTOR": "multiprocess"}
     cli = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "finsec_assets.definitions"]
     subprocess.run(cli + ["--select", "company_universe"], env=env, check=True, capture_output=True, timeout=300)
@@ -89,7 +96,5 @@ def test_parallel_processes_writing_different_partitions(finsec_env):
     for q, p, out in zip(quarters, procs, outputs):
         assert p.returncode == 0, f"{q}:\n{out[-3000:]}"
         assert "lock" not in out.lower() or "Could not set lock" not in out
-    con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
-    assert con.execute("select count(*) from raw_filings").fetchone()[0] == 19
-    assert con.execute("select count(distinct accession) from filing_index").fetchone()[0] == 19
-    con.close()
+    assert lake_value("select count(*) from raw_filings") == 19
+    assert lake_value("select count(distinct accession) from filing_index") == 19

@@ -1,17 +1,16 @@
-"""pooled_embeddings materialized over two quarters of small real-shaped sections: DuckDB arrays, metadata,
+"""pooled_embeddings materialized over two quarters of small real-shaped sections: FLOAT[dim] arrays in the lake, metadata,
 incremental reruns, and models that do not fit."""
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
 from finsec_assets.defs.common import quarter_partitions
 from finsec_assets.defs.embeddings.assets import pooled_embeddings
 from finsec_assets.storage.object_store import ObjectStore
-from finsec_assets.storage.tables import write_table
+from finsec_assets.storage.lake import open_lake
 
-from .helpers import check_results, output_metadata, resources
+from .helpers import check_results, lake_rows, output_metadata, resources
 
 UPSTREAM = [dg.AssetSpec("filing_sections", partitions_def=quarter_partitions), dg.AssetSpec("company_universe")]
 COMPANIES = {  # cik: (ticker, industry division, what its MD&A talks about)
@@ -41,9 +40,10 @@ def sections(quarter: str, filing_date: str) -> pd.DataFrame:
 def seed(store: ObjectStore):
     universe = pd.DataFrame([{"cik": cik, "ticker": t, "name": t, "sic": 0, "industry_code": code}
                              for cik, (t, code, _) in COMPANIES.items()])
-    write_table(store, "company_universe", None, universe)
-    write_table(store, "filing_sections", "2023-07-01", sections("2023-07-01", "2023-08-02"))
-    write_table(store, "filing_sections", "2023-10-01", sections("2023-10-01", "2023-11-03"))
+    lake = open_lake()
+    lake.replace_table("company_universe", universe)
+    lake.replace_partition("filing_sections", "2023-07-01", sections("2023-07-01", "2023-08-02"))
+    lake.replace_partition("filing_sections", "2023-10-01", sections("2023-10-01", "2023-11-03"))
 
 
 def run(quarter: str, **config) -> dg.ExecuteInProcessResult:
@@ -64,7 +64,7 @@ def store(finsec_env):
     return store
 
 
-def test_two_quarters_land_in_duckdb_with_metadata_and_reruns_reuse(store, finsec_env):
+def test_two_quarters_land_in_the_lake_with_metadata_and_reruns_reuse(store, finsec_env):
     first = run("2023-07-01")
     assert first.success, failure_message(first)
     assert check_results(first) == {"pooled_embeddings:vectors_finite_and_unit_norm": True,
@@ -80,13 +80,10 @@ def test_two_quarters_land_in_duckdb_with_metadata_and_reruns_reuse(store, finse
     meta = output_metadata(second, "pooled_embeddings")
     assert meta["mdna_filings_judged"] == 6 and meta["mdna_same_company_closer_share"] == 1.0
 
-    con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
-    assert con.execute("select typeof(embedding), count(*) from pooled_embeddings group by 1").fetchall() == [("FLOAT[384]", 12)]
-    sims = dict(((a, b), s) for a, b, s in con.execute(
+    assert lake_rows("select typeof(embedding), count(*) from pooled_embeddings group by 1") == [("FLOAT[384]", 12)]
+    sims = dict(((a, b), s) for a, b, s in lake_rows(
         "select x.cik, y.cik, avg(array_cosine_similarity(x.embedding, y.embedding)) from pooled_embeddings x "
-        "join pooled_embeddings y on x.item = 'I-2' and y.item = 'I-2' and x.accession < y.accession group by 1, 2"
-    ).fetchall())
-    con.close()
+        "join pooled_embeddings y on x.item = 'I-2' and y.item = 'I-2' and x.accession < y.accession group by 1, 2"))
     for cik in COMPANIES:
         others = [s for (a, b), s in sims.items() if cik in (a, b) and a != b]
         assert sims[(cik, cik)] > max(others)
@@ -97,7 +94,7 @@ def test_two_quarters_land_in_duckdb_with_metadata_and_reruns_reuse(store, finse
     assert meta["reused"] == 6 and meta["embedded"] == 0
     assert all(check_results(again).values())
 
-    write_table(store, "filing_sections", "2024-01-01", sections("2024-01-01", "2024-02-01").iloc[:0])
+    open_lake().replace_partition("filing_sections", "2024-01-01", sections("2024-01-01", "2024-02-01").iloc[:0])
     quiet = run("2024-01-01")  # a quarter with no filings: an empty table, not an error
     assert quiet.success, failure_message(quiet)
     meta = output_metadata(quiet, "pooled_embeddings")

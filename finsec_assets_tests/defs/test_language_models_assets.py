@@ -11,7 +11,7 @@ from finsec_assets.defs.common import GPU_OP_TAGS, quarter_partitions
 from finsec_assets.defs.language_models.assets import finetuned_checkpoint, pretrained_checkpoint
 from finsec_assets.ml import training_common as tc
 from finsec_assets.storage.object_store import ObjectStore
-from finsec_assets.storage.tables import write_table
+from finsec_assets.storage.lake import open_lake
 from finsec_assets_tests.ml.lm_corpus import sample_sections
 
 from .helpers import output_metadata, resources
@@ -27,7 +27,7 @@ def store(finsec_env):
     sections = sample_sections(2500)
     quarters = pd.to_datetime(sections["filing_date"]).dt.to_period("Q").dt.start_time.dt.strftime("%Y-%m-%d")
     for quarter, rows in sections.groupby(quarters):
-        write_table(store, "filing_sections", quarter, rows.reset_index(drop=True))
+        open_lake().replace_partition("filing_sections", quarter, rows.reset_index(drop=True))
     return store
 
 

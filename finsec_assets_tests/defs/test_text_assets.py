@@ -2,15 +2,14 @@
 
 import hashlib
 
-import duckdb
 import pandas as pd
 
 from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
 from finsec_assets.defs.text.assets import filing_sections, nlp_scores
 from finsec_assets.storage.object_store import ObjectStore
-from finsec_assets.storage.tables import read_table, write_table
+from finsec_assets.storage.lake import open_lake
 
-from .helpers import check_results, materialize, output_metadata
+from .helpers import check_results, lake_rows, materialize, output_metadata
 
 ASSETS = [company_universe, filing_index, raw_filings, filing_sections, nlp_scores]
 
@@ -21,13 +20,11 @@ def test_sections_and_scores_for_a_quarter_and_incremental_rerun(finsec_env, mon
     result = materialize(ASSETS, selection=[filing_index, raw_filings, filing_sections, nlp_scores], partition_key="2023-07-01")
     assert result.success
     assert all(check_results(result).values()), check_results(result)
-    con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
-    mdna = con.execute("select accession, n_words from filing_sections where item = 'I-2' order by 1").fetchall()
+    mdna = lake_rows("select accession, n_words from filing_sections where item = 'I-2' order by 1")
     assert [a for a, _ in mdna] == ["0000104169-23-000097", "0000320193-23-000077", "0001045810-23-000175"]
     assert all(n > 1500 for _, n in mdna)
-    scores = con.execute("select item, n_sentences, readability, sentiment from nlp_scores where item = 'I-2'").fetchall()
+    scores = lake_rows("select item, n_sentences, readability, sentiment from nlp_scores where item = 'I-2'")
     assert all(n > 50 and 10 < fog < 30 for _, n, fog, _ in scores)  # real sentences, not one per document
-    con.close()
     again = materialize(ASSETS, selection=[filing_sections, nlp_scores], partition_key="2023-07-01")
     meta = output_metadata(again, "filing_sections")
     assert meta["parsed"] == 0 and meta["reused_filings"] == 3
@@ -44,20 +41,20 @@ def test_junk_documents_yield_flags_not_failures(finsec_env, monkeypatch):
     good = materialize(ASSETS, selection=[company_universe]).success and materialize(
         ASSETS, selection=[filing_index, raw_filings], partition_key="2023-07-01")
     assert good.success
-    raw = read_table(store, "raw_filings", ["2023-07-01"])
+    raw = open_lake().read_partition("raw_filings", "2023-07-01")
     junk = {"empty": b"", "binary": bytes(range(256)) * 50, "no items": b"<html><body><p>Hello world.</p></body></html>"}
     rows = []
     for i, (name, data) in enumerate(junk.items()):
         uri = store.put_bytes(f"filings/1/junk-{i}.htm", data)
         rows.append({**raw.iloc[0].to_dict(), "accession": f"0000000001-23-00000{i}", "uri": uri,
                      "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
-    write_table(store, "raw_filings", "2023-07-01", pd.concat([raw, pd.DataFrame(rows)], ignore_index=True))
+    open_lake().replace_partition("raw_filings", "2023-07-01", pd.concat([raw, pd.DataFrame(rows)], ignore_index=True))
     result = materialize(ASSETS, selection=[filing_sections], partition_key="2023-07-01")
     assert result.success
     meta = output_metadata(result, "filing_sections")
     assert "0000000001-23-000000" in meta["warnings"] and "0000000001-23-000001" in meta["warnings"]
     assert check_results(result)["filing_sections:required_items_present"] is False  # the junk filings lack MD&A
-    sections = read_table(store, "filing_sections", ["2023-07-01"])
+    sections = open_lake().read_partition("filing_sections", "2023-07-01")
     assert sections["accession"].nunique() == len(raw)  # every real filing still landed
 
 
@@ -70,8 +67,8 @@ def test_summaries_keep_document_order_and_both_methods(finsec_env, monkeypatch)
     result = materialize(assets, selection=[filing_index, raw_filings, filing_sections, filing_summaries], partition_key="2023-07-01")
     assert result.success
     store = ObjectStore(str(finsec_env / "objects"))
-    summaries = read_table(store, "filing_summaries", ["2023-07-01"])
-    sections = read_table(store, "filing_sections", ["2023-07-01"])
+    summaries = open_lake().read_partition("filing_summaries", "2023-07-01")
+    sections = open_lake().read_partition("filing_sections", "2023-07-01")
     assert sorted(summaries["method"]) == ["jaccard", "kmedoids"]
     mdna = sections.loc[sections["item"] == "I-2", "text"].iloc[0]
     for summary in summaries["summary"]:
@@ -80,4 +77,4 @@ def test_summaries_keep_document_order_and_both_methods(finsec_env, monkeypatch)
         assert 0 < len(summary.split()) < len(mdna.split()) / 4
     again = materialize(assets, selection=[filing_summaries], partition_key="2023-07-01")
     assert output_metadata(again, "filing_summaries")["summarized"] == 0
-    assert read_table(store, "filing_summaries", ["2023-07-01"])["summary"].tolist() == summaries["summary"].tolist()
+    assert open_lake().read_partition("filing_summaries", "2023-07-01")["summary"].tolist() == summaries["summary"].tolist()

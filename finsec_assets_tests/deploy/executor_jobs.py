@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from finsec_assets.defs.common import GPU_OP_TAGS, GPU_POOL, FinsecResource, ParquetTableIOManager
+from finsec_assets.defs.common import GPU_OP_TAGS, GPU_POOL, FinsecResource, LakeIOManager
 from finsec_assets.defs.executors import run_executor
 
 
@@ -72,7 +72,7 @@ def _defs() -> dg.Definitions:
         jobs=[dg.define_asset_job("routed", selection=["plain_table", "gpu_table"]),
               dg.define_asset_job("killed", selection=["plain_table", "slow_gpu_table"]),
               dg.define_asset_job("two_gpu_steps", selection=["gpu_step_a", "gpu_step_b"])],
-        resources={"finsec": finsec, "io_manager": ParquetTableIOManager(finsec=finsec)},
+        resources={"finsec": finsec, "io_manager": LakeIOManager(finsec=finsec)},
         executor=run_executor(),
     )
 

@@ -69,6 +69,7 @@ def test_compose_file_is_valid_and_has_every_service(compose_config):
         assert env["DAGSTER_POSTGRES_PASSWORD"] == SECRETS["POSTGRES_PASSWORD"], name
         assert env["AWS_SECRET_ACCESS_KEY"] == SECRETS["MINIO_ROOT_PASSWORD"], name
         assert env["FINSEC_OBJECT_STORE_URL"].startswith("s3://"), name  # workers on other hosts share tables
+        assert env["FINSEC_CATALOG_URL"] == f"postgres://dagster:{SECRETS['POSTGRES_PASSWORD']}@postgres:5432/finsec_lake"
         assert env["FINSEC_CELERY_BROKER"] == "redis://redis:6379/0", name
     assert services["code-location"]["command"][:3] == ["dagster", "code-server", "start"]
     assert "grpc-health-check" in services["code-location"]["healthcheck"]["test"]
@@ -256,3 +257,38 @@ def _graphql(port: str, query: str) -> dict:
         body = json.loads(response.read())
     assert "errors" not in body, body
     return body["data"]
+
+
+def test_postgres_init_script_creates_the_lake_catalog_database(tmp_path):
+    """docker/postgres-init runs in the postgres container on a new volume; here against the machine's Postgres."""
+    import uuid
+
+    psycopg2 = pytest.importorskip("psycopg2")
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    try:
+        psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no Postgres on 127.0.0.1:5432 ({exc})")
+    name = f"finsec_lake_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres", "FINSEC_LAKE_DB": name,
+           "PGHOST": "127.0.0.1", "PGPORT": "5432"}
+    script = DOCKER / "postgres-init" / "10-finsec-lake.sh"
+    subprocess.run(["sh", str(script)], env=env, check=True, capture_output=True, timeout=60)
+    try:
+        from finsec_assets.settings import Settings
+        from finsec_assets.storage.lake import Lake, location_from_settings
+
+        settings = Settings.from_env({"FINSEC_HOME": str(tmp_path),
+                                      "FINSEC_CATALOG_URL": f"postgres://postgres@127.0.0.1:5432/{name}"})
+        lake = Lake(location_from_settings(settings))
+        import pandas as pd
+
+        lake.replace_partition("t", "2024-01-01", pd.DataFrame({"a": [1]}))
+        assert lake.sql("select count(*) n from t")["n"][0] == 1
+        lake.close()
+    finally:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+        admin.autocommit = True
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -193,27 +193,22 @@ def test_same_company_closer_share_and_projection():
         emb.project_2d(vectors[:1])
 
 
-def test_vectors_land_in_duckdb_as_fixed_size_arrays(tmp_path, encoder):
-    import duckdb
+def test_vectors_land_in_the_lake_as_fixed_size_arrays(tmp_path, encoder):
     import pandas as pd
 
-    from finsec_assets.storage.catalog import refresh_catalog_entry
-    from finsec_assets.storage.object_store import ObjectStore
-    from finsec_assets.storage.tables import read_table, write_table
+    from finsec_assets.settings import Settings
+    from finsec_assets.storage.lake import open_lake
 
     vectors = encoder.embed_documents([SENTENCES[:2], SENTENCES[2:4], [SENTENCES[4]]]).vectors
     df = pd.DataFrame({"accession": ["a", "b", "c"], "item": ["7", "7", "1A"], "dim": 384, "embedding": list(vectors)})
-    store = ObjectStore(str(tmp_path / "objects"))
-    _, table, _ = write_table(store, "pooled_embeddings", "2024-01-01", df)
-    refresh_catalog_entry(tmp_path / "warehouse.duckdb", store, "pooled_embeddings", table.schema)
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
-    kind = con.execute("select typeof(embedding) from pooled_embeddings limit 1").fetchone()[0]
-    sims = con.execute("select x.accession, y.accession, array_cosine_similarity(x.embedding, y.embedding) "
-                       "from pooled_embeddings x, pooled_embeddings y order by 1, 2").fetchall()
-    con.close()
+    lake = open_lake(Settings.from_env({"FINSEC_HOME": str(tmp_path)}))
+    lake.replace_partition("pooled_embeddings", "2024-01-01", df)
+    kind = lake.sql("select typeof(embedding) k from pooled_embeddings limit 1")["k"][0]
+    sims = lake.sql("select x.accession, y.accession, array_cosine_similarity(x.embedding, y.embedding) "
+                    "from pooled_embeddings x, pooled_embeddings y order by 1, 2").itertuples(index=False, name=None)
     assert kind == "FLOAT[384]"
     expected = vectors.astype(np.float64) @ vectors.astype(np.float64).T
     got = np.array([s for _, _, s in sims]).reshape(3, 3)
     assert np.abs(got - expected).max() < 1e-5
-    back = read_table(store, "pooled_embeddings")
+    back = lake.read_partition("pooled_embeddings", "2024-01-01")
     assert np.allclose(np.stack(back["embedding"].to_numpy()), vectors)

@@ -7,8 +7,7 @@ import pandas as pd
 from ...edgar.client import EdgarError
 from ...edgar.ingest import fetch_filings, filing_index as build_filing_index, resolve_universe
 from ...edgar.parsing import EdgarDataError, quarter_bounds, quarter_label
-from ...storage.tables import read_table
-from ..common import FinsecResource, md_list, quarter_partitions, table_output
+from ..common import FinsecResource, md_list, previous_partition, quarter_partitions, table_output
 from . import checks
 
 
@@ -52,7 +51,7 @@ def raw_filings(context: dg.AssetExecutionContext, finsec: FinsecResource, filin
     """Each filing's primary document as a blob; a rerun fetches only what is not stored yet."""
     _quarter(context)
     store = finsec.object_store()
-    previous = read_table(store, "raw_filings", [context.partition_key])
+    previous = previous_partition(finsec, "raw_filings", context.partition_key)
     try:
         df, problems, fetched = fetch_filings(finsec.edgar(), store, filing_index, previous if len(previous) else None)
     except EdgarError as exc:  # pragma: no cover - fetch_filings catches per filing

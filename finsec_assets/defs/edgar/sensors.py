@@ -8,7 +8,6 @@ import dagster as dg
 
 from ...edgar.client import EdgarError
 from ...edgar.parsing import EdgarDataError, is_10k_or_10q, quarter_of
-from ...storage.tables import UNPARTITIONED, read_table
 from ..common import FinsecResource, quarter_partitions
 from ..jobs import QUARTER_REFRESH
 
@@ -16,7 +15,10 @@ MAX_COMPANIES_PER_TICK = 40  # at 10 requests/s this keeps a tick well under the
 
 
 def _universe_ciks(finsec: FinsecResource) -> list[int] | None:
-    df = read_table(finsec.object_store(), "company_universe", [UNPARTITIONED])
+    lake = finsec.lake()
+    if not lake.has_table("company_universe"):
+        return None
+    df = lake.sql("select distinct cik from company_universe")
     return None if df.empty else sorted(int(c) for c in df["cik"])
 
 

@@ -10,7 +10,6 @@ from pydantic import Field
 
 from ...ml import embeddings as embeddings_module
 from ...ml.embeddings import EmbeddingModelError, load_encoder, project_2d, require_dim, same_company_closer_share
-from ...storage.tables import read_arrow_table, read_table, stored_partitions
 from ...text import sentences as sentences_module
 from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, figure, png_metadata, previous_partition,
                       quarter_partitions, reusable_rows, source_version, table_output, text_sha256)
@@ -61,14 +60,12 @@ def _local_model(finsec: FinsecResource, model: str | None) -> str | None:
 
 def _stored_dim(finsec: FinsecResource, partition_key: str) -> tuple[int | None, str | None]:
     """The vector size other quarters were stored with (one table must not mix sizes)."""
-    store = finsec.object_store()
-    for partition in stored_partitions(store, "pooled_embeddings"):
-        if partition == partition_key:
-            continue
-        table = read_arrow_table(store, "pooled_embeddings", [partition])
-        if table is not None and table.num_rows and "dim" in table.column_names:
-            return int(table.column("dim")[0].as_py()), partition
-    return None, None
+    lake = finsec.lake()
+    if not lake.has_table("pooled_embeddings") or "dim" not in dict(lake.columns("pooled_embeddings")):
+        return None, None
+    found = lake.sql("select dim, partition_key from pooled_embeddings where partition_key <> ? and dim is not null "
+                     "order by partition_key limit 1", [partition_key])
+    return (int(found["dim"][0]), found["partition_key"][0]) if len(found) else (None, None)
 
 
 def _projection_figure(df: pd.DataFrame, universe: pd.DataFrame, title: str):
@@ -169,9 +166,11 @@ def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbedding
 def _mdna_share(finsec: FinsecResource, partition_key: str, current: pd.DataFrame, model: str) -> dict:
     """Across every stored quarter plus this one: how often a filing's MD&A is closer to its company's other
     MD&As than to the median MD&A of other companies."""
-    store = finsec.object_store()
-    others = [p for p in stored_partitions(store, "pooled_embeddings") if p != partition_key]
-    stored = read_table(store, "pooled_embeddings", others) if others else pd.DataFrame()
+    lake = finsec.lake()
+    stored = (lake.sql("select cik, item, model, embedding from pooled_embeddings where partition_key <> ? "
+                       "and item in (select unnest(?)) and model = ?", [partition_key, list(MDNA_ITEMS), model])
+              if lake.has_table("pooled_embeddings") else pd.DataFrame())
+    current = current[["cik", "item", "model", "embedding"]]
     everything = pd.concat([stored, current], ignore_index=True) if len(stored) else current
     mdna = everything[everything["item"].isin(MDNA_ITEMS) & (everything["model"] == model)]
     share, judged = same_company_closer_share(np.stack(mdna["embedding"].to_numpy()) if len(mdna) else

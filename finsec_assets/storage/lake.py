@@ -1,0 +1,546 @@
+"""Tables in a DuckLake: a SQL catalog (SQLite or Postgres) plus Parquet files in the object store.
+
+Every table asset is one DuckLake table named after the asset. A quarter's write is one
+transaction (delete the quarter's rows, insert the new ones) retried with backoff when another
+writer commits first, so several processes and hosts can write at once and a writer killed at any
+moment leaves the table as it was (its Parquet files are orphans that maintenance removes).
+Every commit is a snapshot: ``select * from lake.t AT (VERSION => n)`` reads an old one.
+
+DuckLake has no fixed-size arrays, so vectors (``FLOAT[dim]`` in DuckDB) are stored as ``FLOAT[]``
+with the dimension in the column's comment, and every connection of this module sees a view with
+the asset's name that casts them back, so ``array_cosine_similarity`` works on them.
+
+The DuckDB extensions come from PyPI packages (``duckdb-extension-ducklake`` ...) and load from
+their files: nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import importlib
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from .tables import dataframe_to_arrow
+
+ALIAS = "lake"
+PARTITION_COLUMN = "partition_key"
+VECTOR_COMMENT = re.compile(r"^FLOAT\[(\d+)\]$")
+TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# Errors another writer causes; the transaction is retried from the start.
+RETRYABLE = ("conflict", "locked", "busy", "already exists", "primary key", "unique constraint", "duplicate key",
+             "could not serialize", "deadlock", "has been altered", "retry", "concurrent")
+
+
+class LakeError(RuntimeError):
+    """A lake operation failed; the message names the table and what went wrong."""
+
+
+def quote_ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def sql_literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def extension_path(name: str) -> str:
+    """The ``.duckdb_extension`` file inside the ``duckdb-extension-<name>`` package, for this duckdb version."""
+    module_name = f"duckdb_extension_{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LakeError(f"the DuckDB extension {name!r} is not installed: pip install "
+                        f"'duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}'") from exc
+    root = Path(module.__file__).parent
+    wanted = sorted(glob.glob(str(root / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension")))
+    found = wanted or sorted(glob.glob(str(root / "**" / f"{name}.duckdb_extension"), recursive=True))
+    if not found:
+        raise LakeError(f"no {name}.duckdb_extension file in {root} (duckdb {duckdb.__version__})")
+    return found[0]
+
+
+def s3_secret_sql(env: dict | None = None) -> str:
+    """A DuckDB S3 secret from the standard AWS_* variables (AWS_ENDPOINT_URL for MinIO, moto ...)."""
+    env = os.environ if env is None else env
+    parts = ["TYPE s3"]
+    if env.get("AWS_ACCESS_KEY_ID"):
+        parts += [f"KEY_ID {sql_literal(env['AWS_ACCESS_KEY_ID'])}",
+                  f"SECRET {sql_literal(env.get('AWS_SECRET_ACCESS_KEY', ''))}"]
+    if env.get("AWS_SESSION_TOKEN"):
+        parts.append(f"SESSION_TOKEN {sql_literal(env['AWS_SESSION_TOKEN'])}")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        parts.append(f"REGION {sql_literal(region)}")
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+        parts += [f"ENDPOINT {sql_literal(parsed.netloc)}", "URL_STYLE 'path'",
+                  f"USE_SSL {'true' if parsed.scheme == 'https' else 'false'}"]
+    return f"CREATE OR REPLACE SECRET finsec_s3 ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class LakeLocation:
+    """Where a lake lives: its catalog URL (sqlite:///... or postgres://...) and its data path (folder or s3://)."""
+
+    catalog_url: str
+    data_path: str
+
+    @property
+    def catalog_kind(self) -> str:
+        return "postgres" if self.catalog_url.startswith(("postgres://", "postgresql://")) else "sqlite"
+
+    def catalog_sql(self) -> str:
+        if self.catalog_kind == "postgres":
+            return f"ducklake:postgres:{self.catalog_url}"
+        path = self.catalog_url[len("sqlite:///"):] if self.catalog_url.startswith("sqlite:///") else self.catalog_url
+        return f"ducklake:sqlite:{path}"
+
+    @property
+    def data_is_s3(self) -> bool:
+        return self.data_path.startswith("s3://")
+
+    def setup_sql(self, alias: str = ALIAS, env: dict | None = None) -> list[str]:
+        """Statements that load the extensions and attach the lake; also what ``make sql`` runs in the CLI."""
+        needed = ["ducklake", "postgres_scanner" if self.catalog_kind == "postgres" else "sqlite_scanner"]
+        if self.data_is_s3:
+            needed.append("httpfs")
+        statements = [f"LOAD {sql_literal(extension_path(name))}" for name in needed]
+        if self.data_is_s3:
+            statements.append(s3_secret_sql(env))
+        data_path = self.data_path if self.data_path.endswith("/") else self.data_path + "/"
+        statements.append(f"ATTACH IF NOT EXISTS {sql_literal(self.catalog_sql())} AS {quote_ident(alias)} "
+                          f"(DATA_PATH {sql_literal(data_path)})")
+        return statements
+
+
+def location_from_settings(settings) -> LakeLocation:
+    data_path = settings.lake_data_path
+    if not data_path.startswith("s3://"):
+        local = data_path[len("file://"):] if data_path.startswith("file://") else data_path
+        Path(local).mkdir(parents=True, exist_ok=True)
+        data_path = str(Path(local).resolve()) + "/"
+    if settings.catalog_url.startswith("sqlite:///"):
+        Path(settings.catalog_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return LakeLocation(settings.catalog_url, data_path)
+
+
+def _is_retryable(exc: Exception) -> bool:
+    if isinstance(exc, duckdb.TransactionException):
+        return True
+    text = str(exc).lower()
+    return any(word in text for word in RETRYABLE)
+
+
+@functools.lru_cache(maxsize=256)
+def _ddl_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type a column of this Arrow type is stored as (vectors as FLOAT[], see the module doc)."""
+    if pa.types.is_fixed_size_list(arrow_type):
+        return f"{_ddl_type(arrow_type.value_type)}[]"
+    con = duckdb.connect()
+    try:
+        con.register("_probe", pa.table({"c": pa.array([], type=arrow_type)}))
+        return con.execute("select column_type from (describe _probe)").fetchone()[0]
+    finally:
+        con.close()
+
+
+def _vector_dims(table: pa.Table) -> dict[str, int]:
+    return {f.name: f.type.list_size for f in table.schema if pa.types.is_fixed_size_list(f.type)}
+
+
+def _as_lists(table: pa.Table) -> pa.Table:
+    """Fixed-size lists become plain lists (what the lake stores)."""
+    columns = []
+    for f, col in zip(table.schema, table.columns):
+        if pa.types.is_fixed_size_list(f.type):
+            col = col.cast(pa.list_(f.type.value_type))
+        columns.append(col)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+class Lake:
+    """One process's connection to the lake. Thread-safe: every call uses its own DuckDB cursor."""
+
+    def __init__(self, location: LakeLocation, *, max_attempts: int = 30, max_backoff_s: float = 5.0):
+        self.location = location
+        self.max_attempts = max_attempts
+        self.max_backoff_s = max_backoff_s
+        self._lock = threading.RLock()
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._pid: int | None = None
+        self._views: dict[str, dict[str, int]] = {}
+
+    # -- connections --------------------------------------------------------------
+    def _root(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._db is None or self._pid != os.getpid():  # a forked child opens its own
+                db = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+                last = None
+                for attempt in range(self.max_attempts):
+                    try:
+                        for statement in self.location.setup_sql():
+                            db.execute(statement)
+                        break
+                    except duckdb.Error as exc:  # a fresh catalog being created by another process
+                        last = exc
+                        if not _is_retryable(exc) and "no such table" not in str(exc).lower():
+                            raise LakeError(f"could not open the lake (catalog {self._safe_catalog()}, data "
+                                            f"{self.location.data_path}): {exc}") from exc
+                        self._backoff(attempt)
+                else:
+                    raise LakeError(f"could not open the lake {self._safe_catalog()}: {last}") from last
+                db.execute(f"USE {ALIAS}")
+                self._db, self._pid, self._views = db, os.getpid(), {}
+            return self._db
+
+    @property
+    def safe_catalog_url(self) -> str:
+        """The catalog URL without its password (for logs and metadata)."""
+        return self._safe_catalog()
+
+    def _safe_catalog(self) -> str:
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.location.catalog_url)
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor whose unqualified names find the vector views first, then the lake's tables."""
+        root = self._root()
+        self._refresh_views(root)
+        cur = root.cursor()
+        cur.execute(f"USE {ALIAS}")
+        cur.execute(f"SET search_path = 'memory.main,{ALIAS}.main'")
+        return cur
+
+    def _refresh_views(self, root: duckdb.DuckDBPyConnection) -> None:
+        """Keep one ``memory.main`` view per table with vectors, casting them back to FLOAT[dim]."""
+        with self._lock:
+            cur = root.cursor()
+            try:
+                rows = cur.execute(
+                    "select table_name, column_name, comment from duckdb_columns() "
+                    "where database_name = ? and schema_name = 'main' and comment like 'FLOAT[%'", [ALIAS]).fetchall()
+                wanted: dict[str, dict[str, int]] = {}
+                for table, column, comment in rows:
+                    if m := VECTOR_COMMENT.match(comment or ""):
+                        wanted.setdefault(table, {})[column] = int(m.group(1))
+                if wanted == self._views:
+                    return
+                for table in set(self._views) - set(wanted):
+                    cur.execute(f"DROP VIEW IF EXISTS memory.main.{quote_ident(table)}")
+                for table, dims in wanted.items():
+                    casts = ", ".join(f"CAST({quote_ident(c)} AS FLOAT[{d}]) AS {quote_ident(c)}" for c, d in dims.items())
+                    cur.execute(f"CREATE OR REPLACE VIEW memory.main.{quote_ident(table)} AS "
+                                f"SELECT * REPLACE ({casts}) FROM {ALIAS}.main.{quote_ident(table)}")
+                self._views = wanted
+            finally:
+                cur.close()
+
+    def shell_statements(self) -> list[str]:
+        """SQL that gives a DuckDB shell the same view of the lake as ``sql()`` (for ``make sql``)."""
+        root = self._root()
+        self._refresh_views(root)
+        views = [r[0] for r in root.execute("select sql from duckdb_views() where database_name = 'memory' "
+                                             "and schema_name = 'main' and not internal").fetchall()]
+        views = [v.replace("CREATE VIEW ", "CREATE OR REPLACE VIEW memory.main.", 1) for v in views]
+        return [*self.location.setup_sql(), f"USE {ALIAS}", *views,
+                f"SET search_path = 'memory.main,{ALIAS}.main'"]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None and self._pid == os.getpid():
+                self._db.close()
+            self._db = None
+
+    def _backoff(self, attempt: int) -> None:
+        time.sleep(min(self.max_backoff_s, 0.02 * 2 ** min(attempt, 8)) * (0.5 + random.random()))
+
+    # -- reads --------------------------------------------------------------------
+    def sql(self, query: str, params=None) -> pd.DataFrame:
+        """Run a query; tables are named after their asset. Vectors come back as numpy arrays."""
+        return self.arrow(query, params).to_pandas()
+
+    def arrow(self, query: str, params=None) -> pa.Table:
+        cur = self._cursor()
+        try:
+            return cur.execute(query, params).to_arrow_table()
+        finally:
+            cur.close()
+
+    def batches(self, query: str, params=None, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result as Arrow record batches (memory stays at about one batch)."""
+        cur = self._cursor()
+        try:
+            reader = cur.execute(query, params).fetch_record_batch(batch_size)
+            yield from reader
+        finally:
+            cur.close()
+
+    def has_table(self, table: str) -> bool:
+        cur = self._cursor()
+        try:
+            return bool(cur.execute("select count(*) from duckdb_tables() where database_name = ? and schema_name = 'main' "
+                                    "and table_name = ?", [ALIAS, table]).fetchone()[0])
+        finally:
+            cur.close()
+
+    def tables(self) -> list[str]:
+        cur = self._cursor()
+        try:
+            return [r[0] for r in cur.execute("select table_name from duckdb_tables() where database_name = ? "
+                                               "and schema_name = 'main' order by 1", [ALIAS]).fetchall()]
+        finally:
+            cur.close()
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, type) of a table as queries see it (vectors as FLOAT[dim])."""
+        cur = self._cursor()
+        try:
+            return [(r[0], r[1]) for r in cur.execute(f"select column_name, column_type from (describe {quote_ident(table)})").fetchall()]
+        finally:
+            cur.close()
+
+    def partitions(self, table: str) -> list[str]:
+        """The partition keys that hold rows."""
+        if not self.has_table(table) or PARTITION_COLUMN not in dict(self.columns(table)):
+            return []
+        return self.sql(f"select distinct {PARTITION_COLUMN} k from {quote_ident(table)} "
+                        f"where {PARTITION_COLUMN} is not null order by 1")["k"].tolist()
+
+    def read_partition(self, table: str, partition_key: str | None, columns: list[str] | None = None) -> pd.DataFrame:
+        """What is stored for one partition (the whole table when ``partition_key`` is None); empty if nothing."""
+        if not self.has_table(table):
+            return pd.DataFrame(columns=columns) if columns else pd.DataFrame()
+        have = [c for c, _ in self.columns(table)]
+        select = ", ".join(quote_ident(c) for c in (columns or have) if c != PARTITION_COLUMN)
+        if partition_key is None:
+            return self.sql(f"select {select} from {quote_ident(table)}")
+        if PARTITION_COLUMN not in have:
+            return self.sql(f"select {select} from {quote_ident(table)} limit 0")
+        return self.sql(f"select {select} from {quote_ident(table)} where {PARTITION_COLUMN} = ?", [partition_key])
+
+    def snapshots(self) -> pd.DataFrame:
+        """Every snapshot (commit): id, time, what changed, and the message this module wrote."""
+        return self.sql(f"select * from {ALIAS}.snapshots() order by snapshot_id")
+
+    def current_snapshot(self) -> int:
+        return int(self.sql(f"select id from {ALIAS}.current_snapshot()")["id"][0])
+
+    # -- writes -------------------------------------------------------------------
+    def replace_partition(self, table: str, partition_key: str, df: pd.DataFrame | pa.Table) -> int:
+        """Replace one partition's rows in one transaction; returns the snapshot id of the commit."""
+        if not partition_key:
+            raise LakeError(f"table {table!r}: replace_partition needs a partition key (use replace_table)")
+        incoming = self._incoming(table, df)
+        keys = pa.array([str(partition_key)] * incoming.num_rows, type=pa.string())
+        if PARTITION_COLUMN in incoming.column_names:
+            incoming = incoming.drop_columns([PARTITION_COLUMN])
+        incoming = incoming.append_column(PARTITION_COLUMN, keys)
+        return self._write(table, incoming, str(partition_key))
+
+    def replace_table(self, table: str, df: pd.DataFrame | pa.Table) -> int:
+        """Replace a whole (unpartitioned) table in one transaction; returns the snapshot id of the commit."""
+        return self._write(table, self._incoming(table, df), None)
+
+    def _incoming(self, table: str, df) -> pa.Table:
+        if not TABLE_NAME.match(table or ""):
+            raise LakeError(f"table name {table!r}: use letters, digits and underscores (an asset name)")
+        if isinstance(df, pa.Table):
+            return df
+        if not isinstance(df, pd.DataFrame):
+            raise LakeError(f"table {table!r}: expected a pandas DataFrame, got {type(df).__name__}")
+        if len(set(map(str, df.columns))) != len(df.columns):
+            raise LakeError(f"table {table!r}: duplicate column names {sorted(map(str, df.columns))}")
+        return dataframe_to_arrow(df)
+
+    def _write(self, table: str, incoming: pa.Table, partition_key: str | None) -> int:
+        tag = uuid.uuid4().hex
+        dims = _vector_dims(incoming)
+        stored = _as_lists(incoming)
+        what = f"partition {partition_key}" if partition_key else "table"
+        last: Exception | None = None
+        for attempt in range(self.max_attempts):
+            cur = self._root().cursor()
+            try:
+                cur.execute(f"USE {ALIAS}")
+                cur.register("_incoming", stored)
+                cur.execute("BEGIN TRANSACTION")
+                cur.execute(f"CALL {ALIAS}.set_commit_message('finsec', ?, extra_info => ?)",
+                            [f"replace {table} {what}", tag])
+                self._write_in_transaction(cur, table, stored, dims, partition_key)
+                cur.execute("COMMIT")
+                return self._snapshot_of(cur, tag)
+            except (duckdb.Error, LakeError) as exc:
+                last = exc
+                try:
+                    cur.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                if isinstance(exc, LakeError) or not _is_retryable(exc):
+                    raise exc if isinstance(exc, LakeError) else LakeError(
+                        f"writing {what} of table {table!r} failed: {exc}") from exc
+                self._backoff(attempt)
+            finally:
+                cur.close()
+        raise LakeError(f"writing {what} of table {table!r}: still conflicting after {self.max_attempts} attempts: {last}")
+
+    def _write_in_transaction(self, cur, table: str, incoming: pa.Table, dims: dict[str, int], partition_key) -> None:
+        name = f"{ALIAS}.main.{quote_ident(table)}"
+        exists = cur.execute("select count(*) from duckdb_tables() where database_name = ? and schema_name = 'main' "
+                             "and table_name = ?", [ALIAS, table]).fetchone()[0]
+        if partition_key is None and exists:
+            # A corpus table is replaced whole; its schema is the new frame's (old versions stay readable).
+            cur.execute(f"DROP TABLE {name}")
+            exists = False
+        if not exists:
+            cols = ", ".join(f"{quote_ident(f.name)} {_ddl_type(f.type)}" for f in incoming.schema)
+            cur.execute(f"CREATE TABLE {name} ({cols})")
+            if partition_key is not None:
+                cur.execute(f"ALTER TABLE {name} SET PARTITIONED BY ({quote_ident(PARTITION_COLUMN)})")
+            existing: dict[str, str] = {}
+        else:
+            existing = dict(cur.execute(f"select column_name, column_type from (describe {name})").fetchall())
+            self._evolve(cur, table, name, incoming, existing, partition_key)
+            existing = dict(cur.execute(f"select column_name, column_type from (describe {name})").fetchall())
+        comments = dict(cur.execute("select column_name, comment from duckdb_columns() where database_name = ? "
+                                    "and schema_name = 'main' and table_name = ?", [ALIAS, table]).fetchall())
+        for column, dim in dims.items():
+            if comments.get(column) != f"FLOAT[{dim}]":
+                cur.execute(f"COMMENT ON COLUMN {name}.{quote_ident(column)} IS {sql_literal(f'FLOAT[{dim}]')}")
+        if partition_key is not None and exists:
+            cur.execute(f"DELETE FROM {name} WHERE {quote_ident(PARTITION_COLUMN)} = ?", [partition_key])
+        if incoming.num_rows:
+            select = ", ".join(
+                f"CAST({quote_ident(f.name)} AS {existing[f.name]}) AS {quote_ident(f.name)}" if f.name in existing
+                else quote_ident(f.name) for f in incoming.schema)
+            cur.execute(f"INSERT INTO {name} BY NAME SELECT {select} FROM _incoming")
+
+    def _evolve(self, cur, table: str, name: str, incoming: pa.Table, existing: dict[str, str], partition_key) -> None:
+        """New columns are added; a column whose stored values are all null takes the new type; other type
+        changes must be casts DuckDB can do, else the write fails naming the column."""
+        for field in incoming.schema:
+            new_type = _ddl_type(field.type)
+            old_type = existing.get(field.name)
+            if old_type is None:
+                cur.execute(f"ALTER TABLE {name} ADD COLUMN {quote_ident(field.name)} {new_type}")
+                continue
+            if old_type == new_type or incoming.column(field.name).null_count == incoming.num_rows:
+                continue  # same type, or nothing to store: keep the table's
+            others = f"WHERE {quote_ident(PARTITION_COLUMN)} IS DISTINCT FROM ?" if partition_key is not None else ""
+            stored = cur.execute(f"select count({quote_ident(field.name)}) from {name} {others}",
+                                 [partition_key] if others else []).fetchone()[0]
+            if stored == 0:  # the old type was a guess from empty or all-null partitions
+                cur.execute(f"ALTER TABLE {name} DROP COLUMN {quote_ident(field.name)}")
+                cur.execute(f"ALTER TABLE {name} ADD COLUMN {quote_ident(field.name)} {new_type}")
+                continue
+            try:
+                cur.execute(f"select CAST({quote_ident(field.name)} AS {old_type}) from _incoming").fetchall()
+            except duckdb.Error as exc:
+                raise LakeError(f"table {table!r}: column {field.name!r} is stored as {old_type} but the new data is "
+                                f"{new_type} and does not convert ({exc}). Rename the column, or rebuild the table.") from exc
+
+    def _snapshot_of(self, cur, tag: str) -> int:
+        row = cur.execute(f"select max(snapshot_id) from {ALIAS}.snapshots() where commit_extra_info = ?", [tag]).fetchone()
+        if row is None or row[0] is None:  # nothing changed (an empty partition stays empty): no new snapshot
+            return int(cur.execute(f"select id from {ALIAS}.current_snapshot()").fetchone()[0])
+        return int(row[0])
+
+    # -- maintenance -------------------------------------------------------------------
+    def flush_inlined_data(self) -> None:
+        """Small writes are kept in the catalog (DuckLake's data inlining); this moves them to Parquet files."""
+        self._call(f"CALL ducklake_flush_inlined_data({sql_literal(ALIAS)})")
+
+    def merge_adjacent_files(self) -> None:
+        """Merge small Parquet files (time travel keeps working)."""
+        self._call(f"CALL ducklake_merge_adjacent_files({sql_literal(ALIAS)})")
+
+    def expire_snapshots(self, older_than_days: float) -> int:
+        """Forget snapshots older than N days; returns how many went. Their files are removed by cleanup_files."""
+        before = len(self.snapshots())
+        self._call(f"CALL ducklake_expire_snapshots({sql_literal(ALIAS)}, "
+                   f"older_than => now() - INTERVAL '{float(older_than_days) * 86400:.0f} seconds')")
+        return before - len(self.snapshots())
+
+    def cleanup_files(self, older_than_days: float = 0.0) -> int:
+        """Delete files no snapshot needs any more, and orphans of killed writers; returns how many."""
+        interval = f"now() - INTERVAL '{float(older_than_days) * 86400:.0f} seconds'"
+        n = 0
+        for fn in ("ducklake_cleanup_old_files", "ducklake_delete_orphaned_files"):
+            out = self._call(f"CALL {fn}({sql_literal(ALIAS)}, older_than => {interval})")
+            n += len(out)
+        return n
+
+    def live_files(self) -> dict:
+        """Data files the current snapshot reads: count and bytes (from DuckLake's own catalog tables)."""
+        row = self.sql(f"select count(*) n, coalesce(sum(file_size_bytes), 0) b from __ducklake_metadata_{ALIAS}."
+                       "ducklake_data_file where end_snapshot is null").iloc[0]
+        return {"files": int(row["n"]), "bytes": int(row["b"])}
+
+    def maintain(self, keep_snapshots_days: float, delete_files_older_than_days: float = 1.0,
+                 merge_small_files: bool = True) -> dict:
+        """Write inlined rows out, merge small files, expire old snapshots, delete files nothing needs; returns
+        what changed. Files younger than ``delete_files_older_than_days`` are kept: a running query or a writer
+        that has not committed yet may still need them."""
+        if keep_snapshots_days < 0 or delete_files_older_than_days < 0:
+            raise LakeError("lake maintenance: keep_snapshots_days and delete_files_older_than_days must be >= 0")
+        before = self.live_files()
+        snapshots_before = len(self.snapshots())
+        if merge_small_files:
+            self.flush_inlined_data()
+            self.merge_adjacent_files()
+        expired = self.expire_snapshots(keep_snapshots_days)
+        deleted = self.cleanup_files(delete_files_older_than_days)
+        after = self.live_files()
+        return {"files_before": before["files"], "files_after": after["files"], "bytes_after": after["bytes"],
+                "snapshots_before": snapshots_before, "snapshots_expired": expired, "files_deleted": deleted}
+
+    def _call(self, statement: str) -> pd.DataFrame:
+        last = None
+        for attempt in range(self.max_attempts):
+            cur = self._cursor()
+            try:
+                result = cur.execute(statement)
+                return result.df() if result.description else pd.DataFrame()
+            except duckdb.Error as exc:
+                last = exc
+                if not _is_retryable(exc):
+                    raise LakeError(f"{statement}: {exc}") from exc
+                self._backoff(attempt)
+            finally:
+                cur.close()
+        raise LakeError(f"{statement}: still conflicting after {self.max_attempts} attempts: {last}")
+
+    def data_files(self, table: str) -> pd.DataFrame:
+        """The Parquet files a table's current snapshot reads."""
+        return self.sql(f"select * from ducklake_list_files({sql_literal(ALIAS)}, ?)", [table])
+
+
+_OPEN: dict[LakeLocation, Lake] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_lake(settings=None) -> Lake:
+    """This process's Lake for the settings' catalog and object store (``Settings.from_env()`` when None)."""
+    if settings is None:
+        from ..settings import Settings
+
+        settings = Settings.from_env()
+    location = location_from_settings(settings)
+    with _OPEN_LOCK:
+        lake = _OPEN.get(location)
+        if lake is None:
+            lake = _OPEN[location] = Lake(location)
+        return lake

@@ -1,0 +1,165 @@
+"""The lake: partitions replaced in one transaction, snapshots, schema evolution, vectors, on SQLite and Postgres
+catalogs with local or moto-S3 data files."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from finsec_assets.settings import Settings
+from finsec_assets.storage.lake import Lake, LakeError, extension_path, location_from_settings, open_lake, s3_secret_sql
+
+
+def make_lake(tmp_path, name="home", **env) -> Lake:
+    settings = Settings.from_env({"FINSEC_HOME": str(tmp_path / name), **env})
+    return Lake(location_from_settings(settings))
+
+
+@pytest.fixture(params=["sqlite-local", "sqlite-s3", "postgres-s3"])
+def lake(request, tmp_path):
+    env = {}
+    if request.param.endswith("s3"):
+        request.getfixturevalue("moto_s3")
+        env["FINSEC_OBJECT_STORE_URL"] = f"s3://finsec-test/{tmp_path.name}-{request.param}"
+    if request.param.startswith("postgres"):
+        env["FINSEC_CATALOG_URL"] = request.getfixturevalue("lake_postgres_url")
+    lake = make_lake(tmp_path, **env)
+    yield lake
+    lake.close()
+
+
+def frame(accessions, **extra):
+    n = len(accessions)
+    return pd.DataFrame({"accession": accessions, "n": np.arange(n), **extra})
+
+
+def test_extensions_load_from_their_packages():
+    for name in ("ducklake", "sqlite_scanner", "postgres_scanner", "httpfs"):
+        assert extension_path(name).endswith(f"{name}.duckdb_extension")
+
+
+def test_replace_partition_never_duplicates_and_snapshots_keep_old_versions(lake):
+    s1 = lake.replace_partition("demo", "2024-01-01", frame(["a", "b"]))
+    s2 = lake.replace_partition("demo", "2024-04-01", frame(["c", "d"]))
+    s3 = lake.replace_partition("demo", "2024-01-01", frame(["a", "b", "e"]))  # a rerun of the quarter
+    assert s1 < s2 < s3
+    assert sorted(lake.sql("select accession from demo")["accession"]) == ["a", "b", "c", "d", "e"]
+    assert lake.partitions("demo") == ["2024-01-01", "2024-04-01"]
+    old = lake.sql(f"select accession from lake.demo AT (VERSION => {s2}) where partition_key = '2024-01-01' order by 1")
+    assert old["accession"].tolist() == ["a", "b"]  # the previous version is still readable
+    snaps = lake.snapshots()
+    assert {s1, s2, s3} <= set(snaps["snapshot_id"])
+    assert snaps.set_index("snapshot_id").loc[s3, "commit_message"] == "replace demo partition 2024-01-01"
+    stored = lake.read_partition("demo", "2024-04-01")
+    assert stored["accession"].tolist() == ["c", "d"] and "partition_key" not in stored.columns
+    assert lake.read_partition("demo", "1999-01-01").empty and lake.read_partition("missing", "2024-01-01").empty
+
+
+def test_vectors_stay_fixed_size_arrays_across_partitions(lake):
+    vecs = [np.ones(3, np.float32), np.array([1, 0, 0], np.float32)]
+    lake.replace_partition("emb", "2024-01-01", frame(["a", "b"], vec=vecs))
+    empty = pd.DataFrame({"accession": pd.Series([], dtype=str), "vec": pd.Series([], dtype=object)})
+    lake.replace_partition("emb", "2024-04-01", empty)  # an empty quarter must not drop FLOAT[3]
+    out = lake.sql("select accession, typeof(vec) t, array_cosine_similarity(vec, [1,1,1]::FLOAT[3]) c from emb order by 1")
+    assert out["t"].tolist() == ["FLOAT[3]", "FLOAT[3]"]
+    assert out["c"].tolist() == pytest.approx([1.0, 1 / np.sqrt(3)])
+    assert dict(lake.columns("emb"))["vec"] == "FLOAT[3]"
+    back = lake.read_partition("emb", "2024-01-01")
+    assert isinstance(back["vec"][0], np.ndarray) and back["vec"][0].dtype == np.float32
+
+
+def test_schema_evolves_across_partitions(lake):
+    lake.replace_partition("t", "2024-01-01", frame(["a"], note=[None], tags=[[]]))  # all-null, all-empty lists
+    lake.replace_partition("t", "2024-04-01", frame(["b"], note=[7], tags=[["x", "y"]], score=[0.5]))  # new column
+    lake.replace_partition("t", "2024-07-01", frame(["c"]))  # columns missing: null
+    out = lake.sql("select accession, note, tags, score from t order by 1")
+    assert out["note"].tolist()[1] == 7 and pd.isna(out["note"][0]) and pd.isna(out["note"][2])
+    assert list(out["tags"][1]) == ["x", "y"] and list(out["tags"][0]) == []
+    assert out["score"].tolist()[1] == 0.5
+    assert dict(lake.columns("t"))["note"] == "BIGINT"  # the all-null guess (text) gave way to the real type
+    with pytest.raises(LakeError, match="column 'note' is stored as BIGINT"):
+        lake.replace_partition("t", "2024-10-01", frame(["d"], note=["not a number"]))
+    assert lake.sql("select count(*) n from t")["n"][0] == 3  # the failed write changed nothing
+
+
+def test_replace_table_takes_the_new_schema(lake):
+    s1 = lake.replace_table("corpus", pd.DataFrame({"a": [1, 2]}))
+    s2 = lake.replace_table("corpus", pd.DataFrame({"b": ["x"]}))
+    assert lake.sql("select * from corpus").to_dict("list") == {"b": ["x"]}
+    assert lake.sql(f"select * from lake.corpus AT (VERSION => {s1})")["a"].tolist() == [1, 2]
+    assert s2 > s1 and lake.has_table("corpus") and not lake.has_table("nothing")
+    assert lake.read_partition("corpus", None)["b"].tolist() == ["x"]
+
+
+def test_batches_stream(lake):
+    lake.replace_partition("big", "2024-01-01", frame([f"a{i}" for i in range(25_000)]))
+    sizes = [b.num_rows for b in lake.batches("select accession, n from big where n % 2 = 0", batch_size=4096)]
+    assert sum(sizes) == 12_500 and max(sizes) <= 4096 and len(sizes) >= 4
+    assert all(isinstance(b, pa.RecordBatch) for b in lake.batches("select 1", batch_size=10))
+
+
+def test_bad_input_is_named(lake):
+    with pytest.raises(LakeError, match="table 'x'.*DataFrame"):
+        lake.replace_table("x", [1, 2])
+    with pytest.raises(LakeError, match="table name 'x; drop'"):
+        lake.replace_table("x; drop", pd.DataFrame({"a": [1]}))
+    with pytest.raises(LakeError, match="partition key"):
+        lake.replace_partition("x", "", pd.DataFrame({"a": [1]}))
+
+
+def test_open_lake_is_one_per_location(tmp_path):
+    settings = Settings.from_env({"FINSEC_HOME": str(tmp_path)})
+    assert open_lake(settings) is open_lake(settings)
+    assert not open_lake(settings).has_table("anything") and (tmp_path / "lake.sqlite").exists()
+
+
+def test_s3_secret_from_aws_variables():
+    sql = s3_secret_sql({"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "eu-west-1",
+                         "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    assert "KEY_ID 'k'" in sql and "ENDPOINT '127.0.0.1:9000'" in sql and "USE_SSL false" in sql
+    assert "REGION 'eu-west-1'" in sql and "URL_STYLE 'path'" in sql
+
+
+def test_maintenance_merges_expires_and_cleans(tmp_path):
+    lake = make_lake(tmp_path)
+    for i in range(4):
+        lake.replace_partition("m", "2024-01-01", frame([f"a{j}" for j in range(3000)], run=i))
+    files_before = len(lake.data_files("m"))
+    lake.merge_adjacent_files()
+    assert lake.expire_snapshots(older_than_days=0) >= 3
+    lake.cleanup_files(older_than_days=0)
+    assert lake.sql("select count(*) n, min(run) r from m").iloc[0].tolist() == [3000, 3]
+    assert len(lake.data_files("m")) <= files_before
+    parquet = list((tmp_path / "home" / "objects" / "lake").rglob("*.parquet"))
+    assert len(parquet) == len(lake.data_files("m"))  # the replaced quarters' files are gone
+
+
+def test_import_of_the_old_parquet_layout(tmp_path):
+    import io
+
+    import pyarrow.parquet as pq
+
+    from finsec_assets.storage.migrate import import_old_tables
+    from finsec_assets.storage.object_store import ObjectStore
+    from finsec_assets.storage.tables import dataframe_to_arrow
+
+    def put(key, df):
+        buf = io.BytesIO()
+        pq.write_table(dataframe_to_arrow(df), buf)
+        store.put_bytes(key, buf.getvalue())
+
+    store = ObjectStore(str(tmp_path / "home" / "objects"))
+    vecs = [np.ones(4, np.float32), np.zeros(4, np.float32)]
+    put("tables/pooled_embeddings/2024-01-01.parquet", frame(["a", "b"], embedding=vecs))
+    put("tables/pooled_embeddings/2024-04-01.parquet", frame(["c"], embedding=vecs[:1]))
+    put("tables/company_universe/all.parquet", pd.DataFrame({"cik": [1, 2]}))
+    store.put_bytes("tables/pooled_embeddings/.tmp-x2024-07-01.parquet", b"half a file")  # a killed writer's leftover
+    lake = make_lake(tmp_path)
+    done = import_old_tables(lake, store, log=lambda _: None)
+    assert [(d["asset"], d["partition"], d["rows"]) for d in done] == [
+        ("company_universe", None, 2), ("pooled_embeddings", "2024-01-01", 2), ("pooled_embeddings", "2024-04-01", 1)]
+    assert lake.partitions("pooled_embeddings") == ["2024-01-01", "2024-04-01"]
+    assert dict(lake.columns("pooled_embeddings"))["embedding"] == "FLOAT[4]"
+    assert lake.sql("select count(*) n from company_universe")["n"][0] == 2
+    import_old_tables(lake, store, log=lambda _: None)  # rerun: replaced, not duplicated
+    assert lake.sql("select count(*) n from pooled_embeddings")["n"][0] == 3
