@@ -1,10 +1,12 @@
 """Credit benchmark: how faithful the synthetic generator is, how the rating models compare with JumpStart's
-AutoGluon baseline, and where real bankrupt companies' last Altman scores land.
+AutoGluon baseline, where real bankrupt companies' last Altman scores land, and the controls that show the
+TabText gain is built into the data by rank_join.
 
-    .venv/bin/python benchmarks/credit.py [--trials 10] [--seeds 50] [--skip-models]
+    .venv/bin/python benchmarks/credit.py [--trials 10] [--seeds 50] [--skip-models] [--only controls]
 
 Needs ../shared (the reference table and the EDGAR company facts); parts whose inputs are absent are skipped.
-Prints tables only; nothing here is asserted.
+The controls run on simulated firms with random "text" scores, and on the synthetic firms and real MD&A passages
+of a materialized FINSEC_HOME (e.g. the demo's) when there is one. Prints tables only; nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import time
 from pathlib import Path
 
@@ -20,8 +21,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from finsec_assets.ml.altman import (INVESTMENT_GRADE, JUMPSTART_COLUMNS, RATINGS, altman_inputs_from_facts,
-                                     ratios_from_jumpstart_columns, simulate_financials)
+from finsec_assets.ml.altman import (INVESTMENT_GRADE, JUMPSTART_COLUMNS, NLP_SCORES, RATINGS,
+                                     altman_inputs_from_facts, rank_join, ratios_from_jumpstart_columns,
+                                     simulate_financials)
+from finsec_assets.ml.credit_features import (DISTRESS_LABELS, MODEL_VARIANTS, REAL_RATIOS, compare_feature_sets,
+                                              filing_split, filing_vectors, shuffle_text, tabtext_table,
+                                              variant_features)
 from finsec_assets.ml.rating import fit_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,21 +125,120 @@ def bankrupt_companies() -> None:
     print(table(pd.DataFrame(rows).set_index(["company", "fiscal year"]), ".2f"))
 
 
-def demo_metrics() -> None:
-    home = Path(os.environ.get("FINSEC_HOME", ROOT / ".finsec"))
-    warehouse = home / "warehouse.duckdb"
-    if not warehouse.is_file():
-        return
-    import duckdb
+def distress_from_ratios() -> None:
+    """The real label without text: every fiscal year of the shared company facts, next year's Z'' zone from this
+    year's ratios, against the same plus a column of noise (a control for the procedure's optimism)."""
+    frames = [altman_inputs_from_facts(json.loads(gzip.decompress(p.read_bytes())))
+              for p in sorted(FACTS.glob("CIK*.json.gz"))]
+    altman = pd.concat(frames, ignore_index=True).sort_values(["cik", "fiscal_year"])
+    altman = altman.drop_duplicates(["cik", "fiscal_year"], keep="last")
+    nxt = altman[["cik", "fiscal_year", "zone_double_prime"]].assign(fiscal_year=lambda d: d["fiscal_year"] - 1)
+    rows = altman.merge(nxt.rename(columns={"zone_double_prime": "next_zone"}), on=["cik", "fiscal_year"])
+    rows = rows.dropna(subset=["next_zone"]).reset_index(drop=True)
+    for name, zones in DISTRESS_LABELS.items():
+        rows[name] = rows["next_zone"].isin(zones)
+    rows["noise"] = np.random.default_rng(0).normal(size=len(rows))
+    print(f"\n## Real label without text: next year's Z'' zone from this year's ratios ({len(rows)} fiscal years of "
+          f"{rows['cik'].nunique()} companies in ../shared; 20 x company-grouped 5-fold CV, 1,000 company bootstrap "
+          f"draws)\n")
+    sets = {"ratios": (list(REAL_RATIOS), False), "ratios + noise (control)": ([*REAL_RATIOS, "noise"], False)}
+    out = pd.concat([compare_feature_sets(rows, label, sets) for label in DISTRESS_LABELS], ignore_index=True)
+    cols = ["label", "feature_set", "rows", "companies", "positives", "positive_companies", "auc", "auc_ci_low",
+            "auc_ci_high", "auc_repeat_sd", "brier", "balanced_accuracy", "note"]
+    print(table(out[[c for c in cols if c in out.columns]].set_index(["label", "feature_set"])))
 
+
+def stored_table(name: str) -> pd.DataFrame | None:
+    """A table of the FINSEC_HOME in the environment (the lake when there is one), or None."""
+    from finsec_assets.settings import Settings
+
+    settings = Settings.from_env()
     try:
-        con = duckdb.connect(str(warehouse), read_only=True)
-        df = con.execute("select * from rating_model_metrics").df()
-        units = con.execute("select count(*) from synthetic_altman_financials").fetchone()[0]
-    except duckdb.Error:
+        from finsec_assets.storage.lake import open_lake
+    except ImportError:
+        from finsec_assets.storage.object_store import ObjectStore
+        from finsec_assets.storage.tables import read_table, stored_partitions
+
+        store = ObjectStore(settings.object_store_url)
+        parts = stored_partitions(store, name)
+        return read_table(store, name, parts) if parts else None
+    lake = open_lake(settings)
+    return lake.sql(f"select * from {name}") if lake.has_table(name) else None
+
+
+def _variants_table(df: pd.DataFrame, trials: int, *, grouped: bool, seed: int = 42) -> list[dict]:
+    rows = []
+    for variant in MODEL_VARIANTS:
+        data = shuffle_text(df, seed) if variant == "tabtext_shuffled" else df
+        for task, label in (("binary", "investment_grade"), ("multiclass", "rating")):
+            _, m = fit_and_evaluate(data, label, task, features=variant_features(data, variant), n_trials=trials,
+                                    cv_repeats=2, groups=data["accession"].to_numpy() if grouped else None,
+                                    test_mask=(data["split"] == "test").to_numpy(), seed=seed)
+            rows.append({"task": task, "variant": variant, "test accuracy": m["accuracy"], "n_test": m["n_test"],
+                         "validation accuracy": m["val_accuracy"],
+                         "CV accuracy": f"{m['cv_accuracy_mean']:.3f} +- {m['cv_accuracy_std']:.3f}",
+                         "test macro F1": m["macro_f1"]})
+    return rows
+
+
+def random_text_control(n: int, trials: int) -> None:
+    """The issue's demonstration: uniform random 'text' scores, rank-joined as JumpStart does, vs joined at random."""
+    print(f"\n## Random 'text' scores rank-joined to {n} simulated firms (no text at all)\n")
+    rng = np.random.default_rng(0)
+    units = pd.DataFrame(rng.random((n, len(NLP_SCORES))), columns=list(NLP_SCORES))
+    for col, value in (("accession", [f"unit-{i}" for i in range(n)]), ("cik", 0), ("form", "10-K"),
+                       ("filing_date", "2024-01-01"), ("item", "7"), ("passage", -1), ("industry_code", "D")):
+        units[col] = value
+    firms = rank_join(simulate_financials(n, seed=42), units)
+    df, _ = tabtext_table(firms, filing_split(firms, 0.2, 42), None, 0)
+    rows = _variants_table(df, trials, grouped=True)
+    print(table(pd.DataFrame(rows).set_index(["task", "variant"])))
+    print("\nEach unit is its own group here (no passages overlap). tabtext's lift comes from rank_join alone.")
+
+
+def sample_controls(trials: int) -> None:
+    """tabular vs tabtext vs tabtext_shuffled on the stored synthetic firms (real MD&A passages), before (rows split
+    at random, PCA on all rows) and after (split by source filing, PCA on training rows)."""
+    firms = stored_table("synthetic_altman_financials")
+    if firms is None or firms.empty:
+        print("\nskipped: no synthetic_altman_financials in FINSEC_HOME (run the demo first)")
         return
-    print(f"\n## TabText vs tabular on the synthetic firms of {home} ({units} firms; from rating_model_metrics)\n")
-    print(table(df.set_index(["model_variant", "task"]).drop(columns=["model_version"], errors="ignore")))
+    from sklearn.model_selection import train_test_split
+
+    from finsec_assets.ml.embeddings import DEFAULT_MODEL_NAME, embed_documents
+
+    firms = firms.sort_values("firm").reset_index(drop=True)
+    t = time.perf_counter()
+    if (firms["passage"] >= 0).any():
+        vectors, level = embed_documents(firms["text"].tolist()), "passage"
+    else:
+        pooled = stored_table("pooled_embeddings")
+        vectors, level = (filing_vectors(firms, pooled, DEFAULT_MODEL_NAME) if pooled is not None else None), "filing"
+    embed_s = time.perf_counter() - t
+    n_filings = firms["accession"].nunique()
+    print(f"\n## Controls on {len(firms)} synthetic firms paired with {level}s of {n_filings} real MD&As "
+          f"({embed_s:.0f}s to embed)\n")
+    rows = []
+    for protocol in ("before: rows split at random, PCA on all rows", "after: split by filing, PCA on training rows"):
+        if protocol.startswith("before"):
+            df, _ = tabtext_table(firms, np.full(len(firms), "train", dtype=object), vectors, 16)
+            test = train_test_split(np.arange(len(df)), test_size=0.2, random_state=42, stratify=df["rating"])[1]
+            df["split"] = np.where(np.isin(np.arange(len(df)), test), "test", "train")
+            grouped = False
+        else:
+            df, _ = tabtext_table(firms, filing_split(firms, 0.2, 42), vectors, 16)
+            grouped = True
+        df = df[np.isfinite(df[variant_features(df, "tabtext")[1:]].to_numpy(float)).all(axis=1)]
+        shared = df[df["split"] == "test"]["accession"].isin(df[df["split"] == "train"]["accession"]).mean()
+        for row in _variants_table(df.reset_index(drop=True), trials, grouped=grouped):
+            rows.append({"protocol": protocol, "test rows whose filing is also in training": f"{shared:.0%}", **row})
+    print(table(pd.DataFrame(rows).set_index(["protocol", "task", "variant"])))
+    distress = stored_table("next_year_distress_experiment")
+    if distress is not None and len(distress):
+        print("\n## next_year_distress_experiment as stored (real label: next year's Altman Z'' zone)\n")
+        cols = [c for c in ("label", "feature_set", "rows", "companies", "positives", "auc", "auc_ci_low",
+                            "auc_ci_high", "brier", "note") if c in distress.columns]
+        print(table(distress[cols].set_index(["label", "feature_set"])))
 
 
 def main() -> None:
@@ -142,7 +246,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10, help="Optuna trials per model")
     parser.add_argument("--seeds", type=int, default=50, help="generator draws for the share spread")
     parser.add_argument("--skip-models", action="store_true")
+    parser.add_argument("--only", choices=["controls"], help="run only this part")
+    parser.add_argument("--control-firms", type=int, default=1200, help="simulated firms of the random-text control")
     args = parser.parse_args()
+    if args.only == "controls":
+        random_text_control(args.control_firms, args.trials)
+        sample_controls(args.trials)
+        if FACTS.is_dir():
+            distress_from_ratios()
+        return
     if REFERENCE_CSV.is_file():
         ref = pd.read_csv(REFERENCE_CSV)
         generator_fidelity(ref, args.seeds)
@@ -152,9 +264,12 @@ def main() -> None:
         print(f"skipped: {REFERENCE_CSV} not present")
     if FACTS.is_dir():
         bankrupt_companies()
+        distress_from_ratios()
     else:
         print(f"skipped: {FACTS} not present")
-    demo_metrics()
+    if not args.skip_models:
+        random_text_control(args.control_firms, args.trials)
+        sample_controls(args.trials)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ split with seed 42 (the reference's), an Optuna search scored on validation fold
 of the training part only, early stopping inside every fold, class weights so the
 rare ratings (AAA, CCC) count, then the held-out test metrics plus repeated
 stratified cross-validation for figures that do not hinge on one split.
+With ``groups`` (e.g. the source filing of each row) every split keeps a group on
+one side, so overlapping passages of one MD&A never sit in both training and test;
+``test_mask`` fixes the test rows instead (when they were chosen upstream, e.g. to fit
+a PCA on the training rows only). The validation metrics (``val_*``, out-of-fold on
+the training part with the chosen parameters) are the ones to pick a model by; the
+test split is for reporting only.
 Categorical columns (``industry_code``) go to LightGBM natively, missing feature
 values too (LightGBM learns which side of a split they go); rows without a
 label and classes too rare to stratify are excluded and counted, never dropped silently.
@@ -25,12 +31,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, log_loss,
                              matthews_corrcoef, roc_auc_score)
-from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import (RepeatedStratifiedKFold, StratifiedGroupKFold, StratifiedKFold,
+                                     train_test_split)
 
 from .altman import RATINGS
 
 __all__ = ["TASKS", "ID_COLUMNS", "LABEL_COLUMNS", "METRIC_COLUMNS", "RatingModel", "fit_and_evaluate",
-           "classification_metrics", "default_features", "fit_embedding_pca", "apply_embedding_pca",
+           "classification_metrics", "default_features", "grouped_test_mask", "fit_embedding_pca", "apply_embedding_pca",
            "plot_confusion_matrix", "plot_feature_importance"]
 
 TASKS = ("binary", "multiclass")
@@ -240,11 +247,45 @@ def _proba(booster, X, task, rounds=None):
     return np.column_stack([1.0 - raw, raw]) if task == "binary" else np.asarray(raw)
 
 
+def grouped_test_mask(y, groups, test_size: float = 0.2, seed: int = 42) -> np.ndarray:
+    """Test rows of a split that keeps each group on one side, stratified by ``y`` as far as groups allow.
+
+    One fold of ``round(1 / test_size)`` group folds (fewer when there are fewer groups),
+    so the test share is about ``test_size``. Needs at least two groups.
+    """
+    y, groups = np.asarray(y), np.asarray(groups)
+    n_groups = len(pd.unique(groups))
+    if n_groups < 2:
+        raise ValueError(f"grouped split: need at least two groups (source filings) to keep apart, got {n_groups}")
+    if not (0.0 < test_size < 1.0):
+        raise ValueError(f"grouped split: test_size must be in (0, 1), got {test_size!r}")
+    n_splits = max(2, min(round(1 / test_size), n_groups))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class has fewer members than n_splits"
+        _, test = next(StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(y, y, groups))
+    mask = np.zeros(len(y), dtype=bool)
+    mask[test] = True
+    return mask
+
+
+def _folds(y: pd.Series, groups: np.ndarray | None, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds; with groups, grouped stratified folds (at most one per group)."""
+    if groups is None:
+        return list(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(y, y))
+    n_splits = min(n_splits, len(pd.unique(groups)))
+    if n_splits < 2:
+        raise ValueError("fit_and_evaluate: the training rows come from a single group (source filing); "
+                         "need at least two to validate on held-out groups")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return list(StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(y, y, groups))
+
+
 def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str] | None = None, seed: int = 42, *,
                      n_trials: int = 10, tuning_folds: int = 3, cv_folds: int = 5, cv_repeats: int = 2,
                      test_size: float = 0.2, class_weight: str | None = "sqrt_balanced", early_stopping_rounds: int = 30,
-                     max_rounds: int = 1000, n_jobs: int | None = None,
-                     timeout_s: float | None = None) -> tuple[RatingModel, dict]:
+                     max_rounds: int = 1000, n_jobs: int | None = None, timeout_s: float | None = None,
+                     groups=None, test_mask=None) -> tuple[RatingModel, dict]:
     """Train a LightGBM rating classifier and measure it; returns ``(model, metrics)``.
 
     ``task`` is ``"binary"`` (label boolean or 0/1, e.g. investment grade) or ``"multiclass"``
@@ -262,6 +303,12 @@ def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str
     log loss on ``tuning_folds`` validation folds of the training split with early stopping.
     ``n_jobs``: LightGBM threads; None uses one below 50,000 rows, where thread start-up costs
     more than it saves, and all cores above.
+
+    ``groups`` (one value per row of ``df``, e.g. the source accession): the test split, the
+    tuning folds and the CV folds keep each group on one side. ``test_mask`` (booleans per
+    row of ``df``): these rows are the test split (nothing else is tested). ``val_<metric>``
+    are out-of-fold figures on the tuning folds with the chosen parameters: choose models by
+    them, never by the test figures.
     """
     import optuna
 
@@ -271,11 +318,24 @@ def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str
     if n_trials < 1 or tuning_folds < 2 or cv_folds < 2 or cv_repeats < 0:
         raise ValueError(f"fit_and_evaluate: need n_trials >= 1, tuning_folds >= 2, cv_folds >= 2, cv_repeats >= 0; "
                          f"got {n_trials}, {tuning_folds}, {cv_folds}, {cv_repeats}")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != len(df) or pd.isna(groups).any():
+            raise ValueError(f"fit_and_evaluate: groups needs one non-null value per row ({len(df)}), "
+                             f"got {len(groups)} with {int(pd.isna(groups).sum())} null")
+    if test_mask is not None:
+        test_mask = np.asarray(test_mask, dtype=bool)
+        if len(test_mask) != len(df):
+            raise ValueError(f"fit_and_evaluate: test_mask needs one boolean per row ({len(df)}), got {len(test_mask)}")
+        if test_mask.all() or not test_mask.any():
+            raise ValueError("fit_and_evaluate: test_mask must mark some rows, not all, as test")
     metrics: dict = {"label": label, "task": task, "n_rows_in": int(len(df)),
-                     "n_excluded_missing_label": int(label_missing.sum())}
+                     "n_excluded_missing_label": int(label_missing.sum()),
+                     "split": "given" if test_mask is not None else "grouped" if groups is not None else "stratified"}
     keep = ~label_missing
     # Classes too rare to appear in every fold cannot be stratified: exclude them, count them.
-    min_count = max(tuning_folds, cv_folds if cv_repeats else 0, math.ceil(1 / test_size), 2)
+    min_count = max(tuning_folds, cv_folds if cv_repeats else 0,
+                    2 if test_mask is not None else math.ceil(1 / test_size), 2)
     counts = y[keep].value_counts()
     rare = {classes[int(i)]: int(c) for i, c in counts.items() if c < min_count}
     if rare:
@@ -283,6 +343,9 @@ def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str
     metrics["excluded_classes"] = {str(k): v for k, v in rare.items()}
     metrics["n_excluded_rare_class"] = int(sum(rare.values()))
     X, y = X[keep], y[keep]
+    keep_rows = keep.to_numpy()
+    groups = groups[keep_rows] if groups is not None else None
+    test_mask = test_mask[keep_rows] if test_mask is not None else None
     if task == "multiclass" and rare:
         classes = [c for c in classes if c not in rare]
         index = {c: i for i, c in enumerate(classes)}
@@ -300,11 +363,20 @@ def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str
         # On small tables OpenMP's thread start-up and spinning cost more than they save (measured: a 120-row
         # multiclass fit took 10 s on 2 busy cores with all threads, 0.4 s with one).
         n_jobs = 1 if len(X) < SINGLE_THREAD_BELOW_ROWS else 0
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+    if test_mask is None and groups is not None:
+        test_mask = grouped_test_mask(y.to_numpy(), groups, test_size, seed)
+    if test_mask is not None:
+        if test_mask.all() or not test_mask.any():
+            raise ValueError("fit_and_evaluate: after excluding rows without a usable label, the split leaves no "
+                             "training or no test rows")
+        X_tr, X_te, y_tr, y_te = X[~test_mask], X[test_mask], y[~test_mask], y[test_mask]
+    else:
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+    groups_tr = groups[~test_mask] if groups is not None else None
     w_tr = _class_weights(y_tr.to_numpy(), n_classes, class_weight)
     base = _base_params(task, n_classes, seed, n_jobs)
 
-    folds = list(StratifiedKFold(tuning_folds, shuffle=True, random_state=seed).split(X_tr, y_tr))
+    folds = _folds(y_tr, groups_tr, tuning_folds, seed)
 
     def objective(trial) -> float:
         params = {**base,
@@ -335,6 +407,13 @@ def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str
     params = {**base, **best.params}
     rounds = max(1, int(best.user_attrs["best_iteration"]))
 
+    # Validation figures: out-of-fold predictions on the tuning folds with the chosen parameters.
+    oof = np.zeros((len(X_tr), n_classes))
+    for tr, va in folds:
+        b = _train(params, X_tr.iloc[tr], y_tr.iloc[tr], w_tr[tr], rounds)
+        oof[va] = _proba(b, X_tr.iloc[va], task)
+    metrics.update({f"val_{k}": v for k, v in classification_metrics(y_tr.to_numpy(), oof, classes, task).items()})
+
     booster = _train(params, X_tr, y_tr, w_tr, rounds)
     proba = _proba(booster, X_te, task)
     metrics.update(classification_metrics(y_te.to_numpy(), proba, classes, task))
@@ -346,8 +425,13 @@ def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str
 
     if cv_repeats:
         cv_scores: dict[str, list[float]] = {}
-        splitter = RepeatedStratifiedKFold(n_splits=cv_folds, n_repeats=cv_repeats, random_state=seed)
-        for tr, va in splitter.split(X, y):
+        if groups is None:
+            cv_splits = RepeatedStratifiedKFold(n_splits=cv_folds, n_repeats=cv_repeats, random_state=seed).split(X, y)
+        else:
+            cv_splits = [f for r in range(cv_repeats) for f in _folds(y, groups, cv_folds, seed + r)]
+        n_cv = 0
+        for tr, va in cv_splits:
+            n_cv += 1
             w = _class_weights(y.iloc[tr].to_numpy(), n_classes, class_weight)
             b = _train(params, X.iloc[tr], y.iloc[tr], w, rounds)
             for k, v in classification_metrics(y.iloc[va].to_numpy(), _proba(b, X.iloc[va], task), classes, task).items():
@@ -355,7 +439,7 @@ def fit_and_evaluate(df: pd.DataFrame, label: str, task: str, features: list[str
         for k, v in cv_scores.items():
             metrics[f"cv_{k}_mean"] = float(np.nanmean(v)) if not np.all(np.isnan(v)) else float("nan")
             metrics[f"cv_{k}_std"] = float(np.nanstd(v)) if not np.all(np.isnan(v)) else float("nan")
-        metrics["cv_folds"] = cv_folds * cv_repeats
+        metrics["cv_folds"] = n_cv
 
     model = RatingModel(booster=booster, task=task, label=label, features=features, categories=categories,
                         classes=classes, params=params, num_boost_round=rounds)

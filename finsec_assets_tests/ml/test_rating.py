@@ -128,3 +128,28 @@ def test_bad_input_is_refused_with_the_reason(change, kwargs, message):
         fit_and_evaluate(df, **kwargs, **FAST)
     with pytest.raises(TypeError, match="DataFrame"):
         fit_and_evaluate(df.to_dict(), "rating", "multiclass")
+
+
+def test_grouped_split_keeps_each_group_on_one_side_and_reports_validation_figures():
+    df = firms(480, seed=5)
+    df["accession"] = [f"0000000001-24-{i % 24:06d}" for i in range(len(df))]  # 24 filings, 20 rows each
+    _, m = fit_and_evaluate(df, "investment_grade", "binary", groups=df["accession"], **{**FAST, "cv_repeats": 1})
+    assert m["split"] == "grouped" and m["n_test"] % 20 == 0 and 0.15 <= m["n_test"] / 480 <= 0.3
+    for key in ("val_accuracy", "val_macro_f1", "val_roc_auc"):
+        assert 0.5 < m[key] <= 1, key
+    assert m["cv_folds"] == 3
+
+
+def test_a_given_test_mask_is_the_test_split():
+    df = firms(300, seed=6)
+    mask = np.arange(len(df)) >= 240
+    model, m = fit_and_evaluate(df, "investment_grade", "binary", test_mask=mask, **{**FAST, "cv_repeats": 0})
+    assert m["split"] == "given" and m["n_test"] == 60 and m["n_train"] == 240
+    pred = model.predict_proba(df[mask]).to_numpy().argmax(axis=1)
+    assert m["accuracy"] == pytest.approx((pred == df.loc[mask, "investment_grade"].astype(int)).mean())
+    with pytest.raises(ValueError, match="test_mask must mark some rows"):
+        fit_and_evaluate(df, "investment_grade", "binary", test_mask=np.zeros(len(df), bool), **FAST)
+    with pytest.raises(ValueError, match="groups needs one non-null value per row"):
+        fit_and_evaluate(df, "investment_grade", "binary", groups=["a"] * 10, **FAST)
+    with pytest.raises(ValueError, match="single group"):
+        fit_and_evaluate(df, "investment_grade", "binary", groups=np.where(mask, "b", "a"), **FAST)
