@@ -198,10 +198,11 @@ _SEE_ELSEWHERE_RE = re.compile(
 _ELSEWHERE_POINTER_RE = re.compile(
     r"\b(?:refer\s+to|see|described\s+(?:in|under)|discussed\s+(?:in|under)|set\s+forth\s+(?:in|under)"
     r"|included\s+in|contained\s+in|disclosed\s+in|incorporated\s+(?:herein\s+)?by\s+reference)\b"
-    r"[^.]{0,200}?(?<!this )\b(?:\d{4}\s+)?(?:annual\s+report|form\s+10-k|proxy\s+statement)\b",
+    r"[^.]{0,200}?\b(?:our|the|its|the\s+company[’']s|the\s+registrant[’']s)\s+(?:\d{4}\s+)?"
+    r"(?:annual\s+report|form\s+10-k|proxy\s+statement)\b",
     re.I,
 )
-_STUB_MAX_CHARS = 1500
+_STUB_MAX_CHARS = 1000
 _NOT_APPLICABLE_RE = re.compile(
     r"^(?:none|not\s+applicable|n/a|\[?reserved\]?|omitted|nothing to report|no\s+(?:matters|items?)\b[^.]*)\.?$",
     re.I,
