@@ -13,7 +13,7 @@ import pyarrow as pa
 from pydantic import PrivateAttr
 
 from ..edgar.client import EdgarClient
-from ..edgar.ratelimit import RateLimiter
+from ..edgar.ratelimit import RateLimiter, RedisRateLimiter
 from ..settings import Settings
 from ..storage.catalog import refresh_catalog_entry
 from ..storage.object_store import ObjectStore
@@ -79,13 +79,15 @@ class FinsecResource(dg.ConfigurableResource):
         return self._store
 
     def edgar(self, retries: int | None = None) -> EdgarClient:
-        """The EDGAR client; in live mode every process on this machine shares one 10/s window.
+        """The EDGAR client; in live mode every process on this machine shares one 10/s window (every host, through
+        Redis, under FINSEC_EXECUTOR=celery/k8s or with FINSEC_EDGAR_RATE_LIMIT_URL).
 
         Sensors pass few ``retries``: a tick must finish within the daemon's timeout.
         """
         if self._edgar is None or retries is not None:
             s = self.settings()
-            limiter = RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json")
+            limiter = (RedisRateLimiter(s.edgar_max_rps, s.edgar_rate_limit_url) if s.edgar_rate_limit_url
+                       else RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json"))
             client = EdgarClient(
                 source=s.edgar_source, www_url=s.edgar_www_url, data_url=s.edgar_data_url,
                 user_agent=s.edgar_user_agent, cache=self.object_store(), limiter=limiter, max_rps=s.edgar_max_rps,
