@@ -48,6 +48,7 @@ def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, comp
                             "10-Q": int((df["form"].str.startswith("10-Q")).sum()),
                             "amendments": int(df["is_amendment"].sum()), "problems": md_list(problems.items)})
     yield checks.accession_format_and_unique(df, "filing_index")
+    yield checks.every_company_indexed(company_universe, problems.failed, quarter_label(context.partition_key))
 
 
 @dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"s3", "parquet"}, code_version=EDGAR_VERSION,
