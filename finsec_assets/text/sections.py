@@ -17,6 +17,10 @@ How it reads a filing:
 4. Filings organised by a *cross-reference index* instead of item headings
    (GE) are mapped through that index's page references and the printed page
    numbers; filings with neither fall back to headings that are item titles.
+   When headings found some items but a titled index ("Form 10-Q
+   cross-reference index") places others (a 10-Q laid out by topic), the index
+   fills them in; an index footnote ("Not applicable(a)") that points to the
+   annual report becomes the item's text, flagged ``incorporated_by_reference``.
 
 Offsets: ``Section.start``/``end`` index into the text returned by
 ``html_to_text(document)`` and ``Section.text == full_text[start:end]``; the
