@@ -86,8 +86,11 @@ class FinsecResource(dg.ConfigurableResource):
         """
         if self._edgar is None or retries is not None:
             s = self.settings()
-            limiter = (RedisRateLimiter(s.edgar_max_rps, s.edgar_rate_limit_url) if s.edgar_rate_limit_url
-                       else RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json"))
+            if s.edgar_rate_limit_url and s.edgar_source == "live":  # the sample makes no requests
+                limiter = RedisRateLimiter(s.edgar_max_rps, s.edgar_rate_limit_url)
+                limiter.ping()  # an unreachable Redis fails here, naming the URL, not mid-quarter
+            else:
+                limiter = RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json")
             client = EdgarClient(
                 source=s.edgar_source, www_url=s.edgar_www_url, data_url=s.edgar_data_url,
                 user_agent=s.edgar_user_agent, cache=self.object_store(), limiter=limiter, max_rps=s.edgar_max_rps,

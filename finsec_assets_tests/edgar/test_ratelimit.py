@@ -167,3 +167,16 @@ def test_two_hosts_share_one_limit_through_redis(replay_server, redis_limit_url,
     assert len({agent for *_, agent in replay_server.requests}) == 2  # both hosts did make requests
     # the control: each alone would be allowed 10/s, so together unshared they would exceed it
     assert stamps[-1] - stamps[0] >= 3.0
+
+
+def test_unreachable_redis_fails_up_front_naming_the_url(tmp_path, monkeypatch):
+    from finsec_assets.defs.common import FinsecResource
+
+    for name, value in {"FINSEC_HOME": str(tmp_path), "FINSEC_EDGAR_SOURCE": "live", "FINSEC_EXECUTOR": "celery",
+                        "FINSEC_EDGAR_USER_AGENT": "finsec tests tests@example.com",
+                        "FINSEC_EDGAR_RATE_LIMIT_URL": "redis://127.0.0.1:1/0"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConnectionError, match=r"redis://127.0.0.1:1/0.*FINSEC_EDGAR_RATE_LIMIT_URL"):
+        FinsecResource().edgar()
+    monkeypatch.setenv("FINSEC_EDGAR_SOURCE", "sample")  # the bundled sample makes no requests: no Redis needed
+    assert type(FinsecResource().edgar().limiter).__name__ == "RateLimiter"
