@@ -957,6 +957,9 @@ def sections_from_parsed(parsed: ParsedDocument, form: str, accession: str | Non
     return report
 
 
+_CONTENT_FLAGS = {"empty", "not_applicable", "incorporated_by_reference"}  # recomputed when a body changes
+
+
 def _fill_from_cross_reference(parsed: ParsedDocument, form: str, sections: list[Section]) -> list[Section] | None:
     """Items that item headings missed, taken from a titled cross-reference index, or None.
 
@@ -978,27 +981,24 @@ def _fill_from_cross_reference(parsed: ParsedDocument, form: str, sections: list
         if current is not None and current.text:
             continue
         if not extra.text:
-            if current is None:  # "Not applicable" in the index: the item is still listed
-                merged.append(extra)
+            if current is None:  # "Not applicable" in the index: the item is still listed, between sections
+                at = next((t.end for t in merged if t.text and t.start < extra.start < t.end), extra.start)
+                merged.append(Section(extra.item, extra.title, "", at, at, extra.flags))
             continue
         cut = extra.start
         first = next((i for i, (start, _) in enumerate(parsed.blocks) if start == extra.start), None)
         if first and _find_title_block(parsed, form, extra.item, first - 1, first) is not None:
             cut = parsed.blocks[first - 1][0]  # the item's own title heading is not the previous item's text
-        conflict = False
-        for i, section in enumerate(merged):
-            if not section.text or section.end <= extra.start or extra.end <= section.start:
-                continue
-            if section.start < extra.start:
-                # The index gives these pages to another item: the section ends where they start.
-                body = parsed.text[section.start:cut].rstrip()
-                merged[i] = Section(section.item, section.title, body, section.start, section.start + len(body),
-                                    section.flags)
-                continue
-            conflict = True
-            break
-        if conflict:
-            continue
+        overlapping = [i for i, t in enumerate(merged) if t.text and t.start < extra.end and extra.start < t.end]
+        if any(merged[i].start >= extra.start for i in overlapping):
+            continue  # the index's pages would swallow a found item's heading: headings win
+        for i in overlapping:
+            # The index gives these pages to another item: the section ends where they start.
+            section = merged[i]
+            body = parsed.text[section.start:max(section.start, cut)].rstrip()
+            merged[i] = Section(section.item, section.title, body, section.start, section.start + len(body),
+                                tuple(_section_flags(body, [f for f in section.flags if f not in _CONTENT_FLAGS],
+                                                     section.item, section.title)))
         if current is not None:
             merged.remove(current)
         merged.append(extra)
