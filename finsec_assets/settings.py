@@ -30,6 +30,7 @@ class Settings:
     backfill_start: str = "2023-07-01"
     backfill_end: str | None = None
     catalog_url: str = ""  # the lake's catalog: sqlite:///<FINSEC_HOME>/lake.sqlite unless FINSEC_CATALOG_URL says otherwise
+    edgar_rate_limit_url: str | None = None  # redis://... shares one EDGAR limit between hosts; None: this host's file lock
 
     @property
     def lake_data_path(self) -> str:
@@ -68,6 +69,7 @@ class Settings:
             raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={get('FINSEC_EDGAR_MAX_RPS')!r}: expected a number") from exc
         if not 0 < rps <= 10:
             raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={rps}: SEC fair access allows at most 10 requests per second")
+        rate_limit_url = _rate_limit_url(get)
         start = get("FINSEC_BACKFILL_START", "2023-07-01" if source == "sample" else "2019-01-01")
         end = get("FINSEC_BACKFILL_END")
         for name, value in (("FINSEC_BACKFILL_START", start), ("FINSEC_BACKFILL_END", end)):
@@ -75,7 +77,8 @@ class Settings:
                 raise SettingsError(f"{name}={value!r}: expected a quarter's first day such as 2019-01-01")
         catalog = parse_catalog_url(get("FINSEC_CATALOG_URL"), home)
         return cls(home, store, source, agent, urls["FINSEC_EDGAR_WWW_URL"], urls["FINSEC_EDGAR_DATA_URL"],
-                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end, catalog)
+                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end, catalog,
+                   edgar_rate_limit_url=rate_limit_url)
 
 
 def parse_catalog_url(value: str | None, home: Path) -> str:
@@ -98,6 +101,25 @@ def parse_catalog_url(value: str | None, home: Path) -> str:
         return value
     raise SettingsError(f"FINSEC_CATALOG_URL={value!r}: use sqlite:///path/lake.sqlite (one host) or "
                         "postgres://user:password@host:5432/database (several hosts)")
+
+
+def _rate_limit_url(get) -> str | None:
+    """FINSEC_EDGAR_RATE_LIMIT_URL, else the Celery broker's Redis under FINSEC_EXECUTOR=celery or k8s.
+
+    Pods and Celery hosts each have their own FINSEC_HOME, so a file lock there would let N hosts make 10N
+    requests a second; one Redis key holds them all to FINSEC_EDGAR_MAX_RPS. 'local' keeps the file lock.
+    """
+    url = get("FINSEC_EDGAR_RATE_LIMIT_URL")
+    if url is None and (get("FINSEC_EXECUTOR") or "").strip().lower() in ("celery", "k8s"):
+        url = get("FINSEC_CELERY_BROKER") or "redis://127.0.0.1:6379/0"
+        if urlparse(url).scheme not in ("redis", "rediss", "unix"):
+            raise SettingsError(f"FINSEC_EXECUTOR={get('FINSEC_EXECUTOR')} shares the EDGAR rate limit through Redis, "
+                                f"but FINSEC_CELERY_BROKER={url!r} is not one: set FINSEC_EDGAR_RATE_LIMIT_URL=redis://host:6379/0")
+    if url is None or url.strip().lower() == "local":
+        return None
+    if urlparse(url).scheme not in ("redis", "rediss", "unix") or (urlparse(url).scheme != "unix" and not urlparse(url).hostname):
+        raise SettingsError(f"FINSEC_EDGAR_RATE_LIMIT_URL={url!r}: expected redis://host:6379/0 (or 'local' for one host)")
+    return url
 
 
 def parse_universe(value: str | None) -> tuple[str, ...]:

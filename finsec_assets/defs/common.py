@@ -3,14 +3,16 @@
 
 import base64
 import io
+import os
 import warnings
+from collections.abc import Iterable
 
 import dagster as dg
 import pandas as pd
 from pydantic import PrivateAttr
 
 from ..edgar.client import EdgarClient
-from ..edgar.ratelimit import RateLimiter
+from ..edgar.ratelimit import RateLimiter, RedisRateLimiter
 from ..settings import Settings
 from ..storage.lake import PARTITION_COLUMN, Lake, LakeError, open_lake, quote_ident, sql_literal
 from ..storage.object_store import ObjectStore
@@ -78,13 +80,18 @@ class FinsecResource(dg.ConfigurableResource):
         return open_lake(self.settings())
 
     def edgar(self, retries: int | None = None) -> EdgarClient:
-        """The EDGAR client; in live mode every process on this machine shares one 10/s window.
+        """The EDGAR client; in live mode every process on this machine shares one 10/s window (every host, through
+        Redis, under FINSEC_EXECUTOR=celery/k8s or with FINSEC_EDGAR_RATE_LIMIT_URL).
 
         Sensors pass few ``retries``: a tick must finish within the daemon's timeout.
         """
         if self._edgar is None or retries is not None:
             s = self.settings()
-            limiter = RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json")
+            if s.edgar_rate_limit_url and s.edgar_source == "live":  # the sample makes no requests
+                limiter = RedisRateLimiter(s.edgar_max_rps, s.edgar_rate_limit_url)
+                limiter.ping()  # an unreachable Redis fails here, naming the URL, not mid-quarter
+            else:
+                limiter = RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json")
             client = EdgarClient(
                 source=s.edgar_source, www_url=s.edgar_www_url, data_url=s.edgar_data_url,
                 user_agent=s.edgar_user_agent, cache=self.object_store(), limiter=limiter, max_rps=s.edgar_max_rps,
@@ -192,15 +199,40 @@ def figure(width: float = 6, height: float = 4):
     return plt.subplots(figsize=(width, height))
 
 
-def source_version(*modules) -> str:
-    """A short hash of the modules' source: rows computed by the same code are reused, changed code recomputes."""
+def source_version(*modules, data: Iterable[str | os.PathLike[str]] = (), packages: Iterable[str] = ()) -> str:
+    """Every asset's code version: a short hash of the modules it uses, the data files it reads and the versions
+    of the packages whose data it reads. Rows computed by the same code on the same data are reused; an edited
+    module, word list or sample file changes the version, so Dagster marks the asset stale and reuse keys miss.
+
+    ``data`` holds files or directories (every file below, in name order; names are hashed too).
+    """
     import hashlib
     import inspect
+    from importlib.metadata import version
 
     h = hashlib.sha256()
     for module in modules:
+        h.update(module.__name__.encode())
         h.update(inspect.getsource(module).encode())
+    for path in data:
+        for name, digest in file_sha256(path).items():
+            h.update(f"{name}\0{digest}\n".encode())
+    for package in packages:
+        h.update(f"{package}=={version(package)}\n".encode())
     return h.hexdigest()[:12]
+
+
+def file_sha256(path: str | os.PathLike[str]) -> dict[str, str]:
+    """sha256 of a file, or of every file under a directory (relative names -> digests, in name order)."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"data file {str(root)!r} does not exist")
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return {(p.name if p == root else p.relative_to(root).as_posix()): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in files}
 
 
 def previous_partition(finsec: "FinsecResource", asset: str, partition_key: str | None) -> pd.DataFrame:

@@ -35,11 +35,14 @@ class Problems:
     """Per-item failures that must not stop the rest of the batch."""
 
     items: list[str] = field(default_factory=list)
+    failed: dict = field(default_factory=dict)  # key (a CIK, an accession) -> message, for checks that name them
 
-    def add(self, what: str, exc: Exception | str) -> None:
+    def add(self, what: str, exc: Exception | str, key=None) -> None:
         msg = f"{what}: {exc}"
         log.warning(msg)
         self.items.append(msg)
+        if key is not None:
+            self.failed[key] = msg
 
 
 def resolve_universe(client: EdgarClient, entries: tuple[str, ...] | list[str]) -> tuple[pd.DataFrame, Problems]:
@@ -75,7 +78,7 @@ def filing_index(client: EdgarClient, ciks: list[int], start: dt.date, end: dt.d
         try:
             refs = client.filings(cik, since=start, until=end)
         except (EdgarError, EdgarDataError) as exc:
-            problems.add(f"submissions of CIK {cik}", exc)
+            problems.add(f"submissions of CIK {cik}", exc, key=int(cik))
             continue
         for ref in refs:
             if not is_10k_or_10q(ref.form) or not (start.isoformat() <= ref.filing_date < end.isoformat()):

@@ -10,9 +10,13 @@ a cell other than its first, e.g. financial statements, tables of contents with
 page numbers, exhibit indexes) are dropped from the text and kept apart in
 :attr:`ParsedDocument.tables` with the paragraph index they stood before.
 *Layout* tables (bullet lists, footnotes, headings laid out in cells) are read
-as text, one paragraph per row. The rule is the same for every document, so a
-section's text is prose only, which is what scoring, summaries and language
-models downstream want.
+as text, one paragraph per row. *Text* tables are classified by their content,
+not their layout: when most of a table's characters sit in cells that hold
+sentences and at most half of its cells are figures (officers' biographies in a
+Name / Age / Position table), the table is prose and stays in the text in
+reading order, one paragraph per row with its cells separated by `` | ``. The
+rule is the same for every document, so a section's text is its prose, which is
+what scoring, summaries and language models downstream want.
 """
 
 from __future__ import annotations
@@ -290,6 +294,8 @@ def _html_lines(html: str, tables: list[DroppedTable | None]) -> list[str]:
             table.replace_with("\n")
         elif _is_layout_table(rows):
             table.replace_with("\n" + "\n".join(" ".join(c for c in row if c) for row in rows) + "\n")
+        elif _is_text_table(rows):
+            table.replace_with("\n" + "\n".join(" | ".join(c for c in row if c) for row in rows) + "\n")
         else:
             rows = [tuple(_INVISIBLE_RE.sub("", cell) for cell in row) for row in rows]
             tables.append(DroppedTable(before_block=-1, rows=tuple(rows)))
@@ -307,6 +313,38 @@ def _is_layout_table(rows: list[tuple[str, ...]]) -> bool:
         if len(filled) > 3:
             return False
     return True
+
+
+# A sentence end: a word, figure or closing bracket, then . ! ? or ; and a capital or the cell's end.
+_SENTENCE_MARK_RE = re.compile(r"[a-z0-9)\]”\"’'][.!?;](?=\s+[A-Z(“\"]|\s*$)")
+_HAS_WORD_RE = re.compile(r"[A-Za-z0-9]")
+
+
+def _is_text_table(rows: list[tuple[str, ...]]) -> bool:
+    """True for tables whose cells hold prose (biographies, commentary), whatever their layout.
+
+    Measured over the cells that hold a word or figure: at most half are
+    figures, and at least 60% of the characters sit in *prose cells* (20 words
+    or more with at least two sentence marks), of which there are two or more;
+    or, with no more than a tenth figures, long cells on average (8 words) and
+    40% of the characters in prose cells. Exhibit indexes (one long noun phrase
+    per row, exhibit numbers, dates) and financial tables with a comment column
+    stay data.
+    """
+    cells = [c for row in rows for c in row if c and _HAS_WORD_RE.search(c)]
+    if len(cells) < 2:
+        return False
+    numeric = sum(1 for c in cells if _NUMERIC_CELL_RE.match(c)) / len(cells)
+    if numeric > 0.5:
+        return False
+    words = [len(c.split()) for c in cells]
+    prose = [c for c, n in zip(cells, words) if n >= 20 and len(_SENTENCE_MARK_RE.findall(c)) >= 2]
+    if len(prose) < 2:
+        return False
+    prose_share = sum(len(c) for c in prose) / sum(len(c) for c in cells)
+    if prose_share >= 0.6:
+        return True
+    return numeric <= 0.1 and sum(words) / len(cells) >= 8 and prose_share >= 0.4
 
 
 # ------------------------------------------------------------------- plain text -> lines

@@ -17,6 +17,10 @@ How it reads a filing:
 4. Filings organised by a *cross-reference index* instead of item headings
    (GE) are mapped through that index's page references and the printed page
    numbers; filings with neither fall back to headings that are item titles.
+   When headings found some items but a titled index ("Form 10-Q
+   cross-reference index") places others (a 10-Q laid out by topic), the index
+   fills them in; an index footnote ("Not applicable(a)") that points to the
+   annual report becomes the item's text, flagged ``incorporated_by_reference``.
 
 Offsets: ``Section.start``/``end`` index into the text returned by
 ``html_to_text(document)`` and ``Section.text == full_text[start:end]``; the
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from finsec_assets.text.html import ParsedDocument, _form_family, parse_document
@@ -192,6 +197,16 @@ _SEE_ELSEWHERE_RE = re.compile(
     r"(?:please\s+)?(?:refer\s+to|see)\b",
     re.I,
 )
+# A short body whose point is "see the annual report / proxy statement" (a 10-Q's Risk Factors
+# stub): "... refer to Part I, Item 1A, Risk Factors, in our Annual Report on Form 10-K ...".
+_ELSEWHERE_POINTER_RE = re.compile(
+    r"\b(?:refer\s+to|see|described\s+(?:in|under)|discussed\s+(?:in|under)|set\s+forth\s+(?:in|under)"
+    r"|included\s+in|contained\s+in|disclosed\s+in|incorporated\s+(?:herein\s+)?by\s+reference)\b"
+    r"[^.]{0,200}?\b(?:our|the|its|the\s+company[’']s|the\s+registrant[’']s)\s+(?:\d{4}\s+)?"
+    r"(?:annual\s+report|form\s+10-k|proxy\s+statement)\b",
+    re.I,
+)
+_STUB_MAX_CHARS = 1000
 _NOT_APPLICABLE_RE = re.compile(
     r"^(?:none|not\s+applicable|n/a|\[?reserved\]?|omitted|nothing to report|no\s+(?:matters|items?)\b[^.]*)\.?$",
     re.I,
@@ -452,7 +467,11 @@ def _section_flags(body: str, base: list[str], key: str = "", title: str = "") -
     elif stripped and len(stripped) <= 1500 and key not in _EXHIBIT_ITEMS:
         pointer = _POINTER_RE.search(stripped)
         probe = _RUN_IN_CAPS_RE.sub("", stripped, count=1)  # "LEGAL PROCEEDINGS. Refer to ..."
-        if (pointer and pointer.start() < 600) or (len(stripped) <= 600 and _SEE_ELSEWHERE_RE.match(probe)):
+        if (
+            (pointer and pointer.start() < 600)
+            or (len(stripped) <= 600 and _SEE_ELSEWHERE_RE.match(probe))
+            or (len(stripped) <= _STUB_MAX_CHARS and _ELSEWHERE_POINTER_RE.search(stripped))
+        ):
             flags.append("incorporated_by_reference")
     return flags
 
@@ -521,9 +540,9 @@ _XREF_TITLE_RE = re.compile(r"cross[\s-]*reference\s+index|form\s+10-[kq]\s+(?:c
 _PAGE_RANGE_RE = re.compile(r"((?:[A-Z]{1,2}-)?\d{1,3})(?:\s*[-–—]\s*((?:[A-Z]{1,2}-)?\d{1,3}))?")
 
 
-def _cross_reference_sections(parsed: ParsedDocument, form: str) -> list[Section] | None:
+def _cross_reference_sections(parsed: ParsedDocument, form: str, titled_only: bool = False) -> list[Section] | None:
     """Sections from a 'Form 10-K Cross Reference Index' table mapped through page labels."""
-    table = _cross_reference_table(parsed)
+    table = _cross_reference_table(parsed, titled_only)
     if table is None or not parsed.page_labels:
         return None
     pages = _PageMap(parsed)
@@ -567,6 +586,8 @@ def _cross_reference_sections(parsed: ParsedDocument, form: str) -> list[Section
         if blocks[first][0] <= anchor < blocks[last - 1][1]:
             anchor = blocks[last - 1][1]
     sections = []
+    entries_by_key = {entry.key: entry for entry in entries}
+    footnote_uses = Counter(entry.footnote_block for entry in entries)  # "(b)" shared by Items 10-14: no text
     for n, entry in enumerate(entries):
         if n in spans:
             first, last = spans[n]
@@ -575,6 +596,15 @@ def _cross_reference_sections(parsed: ParsedDocument, form: str) -> list[Section
             flags = _section_flags(body, ["cross_reference_index"], entry.key, entry.title)
             sections.append(Section(entry.key, entry.title, body, start, end, tuple(flags)))
             continue
+        if entry.footnote_block is not None and footnote_uses[entry.footnote_block] == 1:
+            # "Not applicable(a)" + "(a) For a discussion of our risk factors, refer to our Annual
+            # Report on Form 10-K": the footnote is the item's (pointer) text.
+            start, end = blocks[entry.footnote_block]
+            body = text[start:end]
+            flags = _section_flags(body, ["cross_reference_index"], entry.key, entry.title)
+            if "incorporated_by_reference" in flags:
+                sections.append(Section(entry.key, entry.title, body, start, end, tuple(flags)))
+                continue
         flags = ["cross_reference_index", "empty"]
         if entry.spans:
             flags.append("cross_reference_overlap")
@@ -585,6 +615,21 @@ def _cross_reference_sections(parsed: ParsedDocument, form: str) -> list[Section
         elif entry.reference:
             flags.append("incorporated_by_reference")
         sections.append(Section(entry.key, entry.title, "", anchor, anchor, tuple(flags)))
+    # A footnote given to an item is not also the tail of the section that ran into it.
+    for n, footnote in enumerate(sections):
+        if not footnote.text or entries_by_key[footnote.item].footnote_block is None:
+            continue
+        for i, section in enumerate(sections):
+            if i == n or not section.text or section.end <= footnote.start or footnote.end <= section.start:
+                continue
+            if section.start < footnote.start and section.end == footnote.end:
+                body = text[section.start:footnote.start].rstrip()
+                sections[i] = Section(section.item, section.title, body, section.start, section.start + len(body),
+                                      section.flags)
+            else:  # inside another item's text: the index's own flags stand
+                flags = ("cross_reference_index", "empty", "incorporated_by_reference")
+                sections[n] = Section(footnote.item, footnote.title, "", anchor, anchor, flags)
+                break
     order = _ORDER[form]
     sections.sort(key=lambda s: (s.start, order[s.item]))
     return sections
@@ -599,17 +644,36 @@ class _IndexEntry:
     title: str
     reference: str
     spans: list[tuple[int, int]]  # (first block, end block) per page range
+    footnote_block: int | None = None  # "Not applicable(a)": the "(a) ..." paragraph under the index
 
 
-def _cross_reference_table(parsed: ParsedDocument):
+def _cross_reference_table(parsed: ParsedDocument, titled_only: bool = False):
+    """The document's item -> pages index table; titled: named so in its header or the paragraph above it."""
     best = None
     for table in parsed.tables:
         item_rows = sum(1 for row in table.rows if any(_ITEM_RE.match(c) for c in row[:2] if c))
         header = " ".join(" ".join(row) for row in table.rows[:3])
-        titled = bool(_XREF_TITLE_RE.search(header))
+        above = parsed.block_text(table.before_block - 1) if 0 < table.before_block <= len(parsed.blocks) else ""
+        titled = bool(_XREF_TITLE_RE.search(header) or (len(above) <= 120 and _XREF_TITLE_RE.search(above)))
+        if titled_only and not titled:
+            continue
         if item_rows >= 4 and (titled or item_rows >= 8) and (best is None or (titled and not best[1])):
             best = (table, titled)
     return best[0] if best else None
+
+
+_FOOTNOTE_MARK_RE = re.compile(r"\(([a-z])\)\s*$")
+
+
+def _footnote_block(parsed: ParsedDocument, table, reference: str) -> int | None:
+    """The paragraph under the index that a reference's trailing "(a)" points to."""
+    mark = _FOOTNOTE_MARK_RE.search(reference)
+    if not mark:
+        return None
+    for index in range(table.before_block, min(table.before_block + 12, len(parsed.blocks))):
+        if parsed.block_text(index).startswith(f"({mark.group(1)})"):
+            return index
+    return None
 
 
 def _cross_reference_entries(table, form: str, pages: "_PageMap") -> list[_IndexEntry]:
@@ -641,7 +705,8 @@ def _cross_reference_entries(table, form: str, pages: "_PageMap") -> list[_Index
                 span = pages.span(match.group(1).upper(), (match.group(2) or match.group(1)).upper())
                 if span:
                     spans.append(span)
-        entries.append(_IndexEntry(key, _normalize_title(title), reference, spans))
+        footnote = None if spans else _footnote_block(pages.parsed, table, reference)
+        entries.append(_IndexEntry(key, _normalize_title(title), reference, spans, footnote))
     return entries
 
 
@@ -867,6 +932,12 @@ def sections_from_parsed(parsed: ParsedDocument, form: str, accession: str | Non
                 sections = titled_sections
                 report.flags.append("title_headings")
 
+    if "cross_reference_index" not in report.flags:
+        filled = _fill_from_cross_reference(parsed, family, sections)
+        if filled is not None:
+            sections = filled
+            report.flags.append("cross_reference_index")
+
     report.sections = sections
     items = {s.item for s in sections}
     if not sections:
@@ -884,6 +955,59 @@ def sections_from_parsed(parsed: ParsedDocument, form: str, accession: str | Non
         pointer = " ".join(mdna_section.text.split())[:300]
         report.warnings.append(f"{label}: MD&A is incorporated by reference: {pointer!r}")
     return report
+
+
+_CONTENT_FLAGS = {"empty", "not_applicable", "incorporated_by_reference"}  # recomputed when a body changes
+
+
+def _fill_from_cross_reference(parsed: ParsedDocument, form: str, sections: list[Section]) -> list[Section] | None:
+    """Items that item headings missed, taken from a titled cross-reference index, or None.
+
+    A filing laid out by topic (a 10-Q with a "Form 10-Q cross-reference index"
+    at its end) may label a few items and not the others; the index's page
+    references place the rest. An index item is added when headings found it
+    not, or found it empty, and its pages do not begin before a found item's
+    heading; a found item whose text runs into those pages ends where they
+    begin (the index is the filer's own map of its items).
+    """
+    xref = _cross_reference_sections(parsed, form, titled_only=True)
+    if not xref:
+        return None
+    have = {s.item: s for s in sections}
+    merged = list(sections)
+    added = False
+    for extra in xref:
+        current = have.get(extra.item)
+        if current is not None and current.text:
+            continue
+        if not extra.text:
+            if current is None:  # "Not applicable" in the index: the item is still listed, between sections
+                at = next((t.end for t in merged if t.text and t.start < extra.start < t.end), extra.start)
+                merged.append(Section(extra.item, extra.title, "", at, at, extra.flags))
+            continue
+        cut = extra.start
+        first = next((i for i, (start, _) in enumerate(parsed.blocks) if start == extra.start), None)
+        if first and _find_title_block(parsed, form, extra.item, first - 1, first) is not None:
+            cut = parsed.blocks[first - 1][0]  # the item's own title heading is not the previous item's text
+        overlapping = [i for i, t in enumerate(merged) if t.text and t.start < extra.end and extra.start < t.end]
+        if any(merged[i].start >= extra.start for i in overlapping):
+            continue  # the index's pages would swallow a found item's heading: headings win
+        for i in overlapping:
+            # The index gives these pages to another item: the section ends where they start.
+            section = merged[i]
+            body = parsed.text[section.start:max(section.start, cut)].rstrip()
+            merged[i] = Section(section.item, section.title, body, section.start, section.start + len(body),
+                                tuple(_section_flags(body, [f for f in section.flags if f not in _CONTENT_FLAGS],
+                                                     section.item, section.title)))
+        if current is not None:
+            merged.remove(current)
+        merged.append(extra)
+        added = True
+    if not added:
+        return None
+    order = _ORDER[form]
+    merged.sort(key=lambda s: (s.start, order[s.item]))
+    return merged
 
 
 def extract_sections_with_report(

@@ -98,3 +98,28 @@ def test_parallel_processes_writing_different_partitions(finsec_env):
         assert "lock" not in out.lower() or "Could not set lock" not in out
     assert lake_value("select count(*) from raw_filings") == 19
     assert lake_value("select count(distinct accession) from filing_index") == 19
+
+
+def test_filing_index_check_names_the_companies_that_failed(finsec_env, replay_server, monkeypatch):
+    """One company's submissions fail: the rest of the quarter lands, and a check fails naming that company."""
+    monkeypatch.setenv("FINSEC_EDGAR_SOURCE", "live")
+    monkeypatch.setenv("FINSEC_EDGAR_USER_AGENT", "finsec tests tests@example.com")
+    monkeypatch.setenv("FINSEC_EDGAR_WWW_URL", replay_server.url)
+    monkeypatch.setenv("FINSEC_EDGAR_DATA_URL", replay_server.url)
+    monkeypatch.setenv("FINSEC_UNIVERSE", "NVDA,WMT")
+    assert materialize(ASSETS, selection=[company_universe]).success
+    ok = materialize(ASSETS, selection=[filing_index], partition_key="2024-01-01")
+    assert check_results(ok)["filing_index:every_company_indexed"] is True
+    for cached in (finsec_env / "objects").rglob("CIK0000104169.json"):  # today's cached copy
+        cached.unlink()
+    replay_server.inject("/submissions/CIK0000104169.json", *["404"] * 10)
+    result = materialize(ASSETS, selection=[filing_index], partition_key="2023-07-01")
+    assert result.success  # NVDA's filings land
+    assert check_results(result)["filing_index:every_company_indexed"] is False
+    evaluation = next(e.asset_check_evaluation_data for e in result.all_events
+                      if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                      and e.asset_check_evaluation_data.check_name == "every_company_indexed")
+    assert "WMT (CIK 104169)" in evaluation.description and "NVDA" not in evaluation.description
+    assert evaluation.metadata["failed"].value == 1 and "WMT (CIK 104169)" in evaluation.metadata["failed_companies"].value
+    assert lake_rows("select distinct cik from filing_index where filing_date >= '2023-07-01' "
+                     "and filing_date < '2023-10-01'") == [(1045810,)]

@@ -8,6 +8,7 @@ from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_
 from finsec_assets.defs.text.assets import filing_sections, nlp_scores
 from finsec_assets.storage.object_store import ObjectStore
 from finsec_assets.storage.lake import open_lake
+from finsec_assets.text import scoring
 
 from .helpers import check_results, lake_rows, materialize, output_metadata
 
@@ -34,6 +35,22 @@ def test_sections_and_scores_for_a_quarter_and_incremental_rerun(finsec_env, mon
     custom = materialize(ASSETS, selection=[nlp_scores], partition_key="2023-07-01",
                          run_config={"ops": {"nlp_scores": {"config": {"word_lists": {"esg": ["climate", "emissions"]}}}}})
     assert output_metadata(custom, "nlp_scores")["scored"] == 6  # other word lists: scored again
+
+    # A word list given as a file: the reuse key holds the file's content hash, not only its path.
+    words = finsec_env / "negative_copy.txt"
+    words.write_text((scoring.WORDLIST_DIR / "negative.txt").read_text())
+    from_file = {"ops": {"nlp_scores": {"config": {"word_list_files": {"negative": str(words)}}}}}
+    first = materialize(ASSETS, selection=[nlp_scores], partition_key="2023-07-01", run_config=from_file)
+    assert output_metadata(first, "nlp_scores")["scored"] == 6
+    same = materialize(ASSETS, selection=[nlp_scores], partition_key="2023-07-01", run_config=from_file)
+    assert output_metadata(same, "nlp_scores")["scored"] == 0  # same path, same content: reused
+    before = open_lake().read_partition("nlp_scores", "2023-07-01")
+    words.write_text(words.read_text() + "\nrevenue\ngrew\n")  # edit the list in place, same path
+    edited = materialize(ASSETS, selection=[nlp_scores], partition_key="2023-07-01", run_config=from_file)
+    assert output_metadata(edited, "nlp_scores")["scored"] == 6  # edited list: every section recomputed
+    after = open_lake().read_partition("nlp_scores", "2023-07-01")
+    assert set(after["scorer_version"]) != set(before["scorer_version"])
+    assert after["negative"].sum() > before["negative"].sum()
 
 
 def test_junk_documents_yield_flags_not_failures(finsec_env, monkeypatch):

@@ -158,3 +158,45 @@ def test_windows_1252_bytes_decode():
 def test_utf16_with_bom_is_text_not_binary():
     text, flags = decode_document("<p>Item 7. Management’s Discussion</p>".encode("utf-16"))
     assert flags == [] and "Management’s Discussion" in text
+
+
+def test_text_tables_are_classified_by_content_and_kept_in_reading_order():
+    """Officers' biographies in a Name / Age / Position table are prose; exhibit indexes and figures stay data."""
+    bio = (
+        "<tr><td>{name}</td><td>{age}</td><td>{position}</td><td><p>{name} has served as {position} since 2019. "
+        "Before that, {name} led the company's international business for six years and held finance roles at a "
+        "global consumer goods company; {name} began a career in audit at a public accounting firm.</p></td></tr>"
+    )
+    officers = "".join(
+        bio.format(name=n, age=a, position=p)
+        for n, a, p in (("Jane Doe", 58, "Chief Executive Officer"), ("John Roe", 51, "Chief Financial Officer"),
+                        ("Ann Poe", 47, "General Counsel"))
+    )
+    exhibits = (
+        "<table><tr><td>Exhibit</td><td>Description</td><td>Form</td><td>Filing Date</td></tr>"
+        "<tr><td>10.1</td><td>Amended and Restated Credit Agreement, dated as of March 1, 2023, among the Company, the "
+        "lenders party thereto and the administrative agent, including the schedules and exhibits thereto</td>"
+        "<td>8-K</td><td>3/2/23</td></tr>"
+        "<tr><td>10.2</td><td>Second Amendment to the Amended and Restated Credit Agreement, dated as of June 1, 2023, "
+        "among the Company, the lenders party thereto and the administrative agent named therein</td>"
+        "<td>10-Q</td><td>8/4/23</td></tr></table>"
+    )
+    commented_figures = (
+        "<table><tr><td>Revenue</td><td>1,200</td><td>1,100</td><td>9%</td><td>Higher volumes. Better prices; "
+        "and a favourable mix of products across all regions and channels in the quarter.</td></tr>"
+        "<tr><td>Cost of sales</td><td>(700)</td><td>(650)</td><td>8%</td><td>Input costs rose. Freight fell; "
+        "and productivity savings offset part of the wage inflation in our plants this year.</td></tr></table>"
+    )
+    html = (
+        "<p>Information about our Executive Officers</p>"
+        "<table><tr><td>Name</td><td>Age</td><td>Position</td><td>Business Experience</td></tr>" + officers + "</table>"
+        "<p>Exhibits follow.</p>" + exhibits + commented_figures + "<p>End.</p>"
+    )
+    parsed = parse_document(html)
+    lines = paragraphs(parsed.text)
+    assert lines[1] == "Name | Age | Position | Business Experience"
+    assert lines[2].startswith("Jane Doe | 58 | Chief Executive Officer | Jane Doe has served as Chief Executive")
+    assert [line.split(" | ")[0] for line in lines[2:5]] == ["Jane Doe", "John Roe", "Ann Poe"]  # reading order
+    assert lines[5:] == ["Exhibits follow.", "End."]
+    assert len(parsed.tables) == 2  # the exhibit index and the figures with a comment column stay data
+    assert {table.rows[0][0] for table in parsed.tables} == {"Exhibit", "Revenue"}

@@ -7,11 +7,15 @@ import pandas as pd
 from ...edgar.client import EdgarError
 from ...edgar.ingest import fetch_filings, filing_index as build_filing_index, resolve_universe
 from ...edgar.parsing import EdgarDataError, quarter_bounds, quarter_label
-from ..common import FinsecResource, md_list, previous_partition, quarter_partitions, table_output
+from ...edgar import client as _client, ingest as _ingest, parsing as _parsing, ratelimit as _ratelimit
+from ..common import FinsecResource, md_list, previous_partition, quarter_partitions, source_version, table_output
 from . import checks
 
+# The EDGAR client, parsers and ingest code plus the bundled sample they serve in sample mode.
+EDGAR_VERSION = source_version(_client, _ingest, _parsing, _ratelimit, data=[_client.SAMPLE_DIR])
 
-@dg.asset(group_name="edgar", kinds={"duckdb", "parquet"}, code_version="1")
+
+@dg.asset(group_name="edgar", kinds={"duckdb", "parquet"}, code_version=EDGAR_VERSION)
 def company_universe(context: dg.AssetExecutionContext, finsec: FinsecResource) -> dg.Output:
     """The companies to follow (FINSEC_UNIVERSE), with SIC code and industry division."""
     entries = finsec.settings().universe
@@ -29,7 +33,7 @@ def _quarter(context) -> tuple:
         raise dg.Failure(str(exc)) from exc
 
 
-@dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"duckdb", "parquet"}, code_version="1",
+@dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"duckdb", "parquet"}, code_version=EDGAR_VERSION,
           check_specs=checks.filing_index_checks)
 def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, company_universe: pd.DataFrame):
     """Every 10-K and 10-Q (amendments flagged) the universe filed in the quarter."""
@@ -43,9 +47,10 @@ def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, comp
                             "10-Q": int((df["form"].str.startswith("10-Q")).sum()),
                             "amendments": int(df["is_amendment"].sum()), "problems": md_list(problems.items)})
     yield checks.accession_format_and_unique(df, "filing_index")
+    yield checks.every_company_indexed(company_universe, problems.failed, quarter_label(context.partition_key))
 
 
-@dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"s3", "parquet"}, code_version="1",
+@dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"s3", "parquet"}, code_version=EDGAR_VERSION,
           check_specs=checks.raw_filings_checks)
 def raw_filings(context: dg.AssetExecutionContext, finsec: FinsecResource, filing_index: pd.DataFrame):
     """Each filing's primary document as a blob; a rerun fetches only what is not stored yet."""

