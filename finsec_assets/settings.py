@@ -9,8 +9,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 # The bundled sample's companies: tickers, plus CARBO Ceramics by CIK (it has no ticker any more).
-SAMPLE_UNIVERSE = ("AAPL", "NVDA", "TSLA", "WMT", "MCD", "JNJ", "KHC", "HD", "TXN", "DIS", "GE", "PEP", "1009672")
+SAMPLE_UNIVERSE = ("AAPL", "NVDA", "TSLA", "WMT", "MCD", "JNJ", "KHC", "HD", "TXN", "DIS", "GE", "PEP", "1009672", "MMM")
 TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+# Form families filing_index can take (FINSEC_FORMS); each takes its variants and amendments.
+KNOWN_FORMS = ("10-K", "10-Q", "8-K")
 
 
 class SettingsError(ValueError):
@@ -29,6 +31,7 @@ class Settings:
     edgar_max_rps: float
     backfill_start: str = "2023-07-01"
     backfill_end: str | None = None
+    forms: tuple[str, ...] = KNOWN_FORMS
 
     @property
     def warehouse_path(self) -> Path:
@@ -72,7 +75,7 @@ class Settings:
             if value is not None and not re.match(r"^\d{4}-(01|04|07|10)-01$", value):
                 raise SettingsError(f"{name}={value!r}: expected a quarter's first day such as 2019-01-01")
         return cls(home, store, source, agent, urls["FINSEC_EDGAR_WWW_URL"], urls["FINSEC_EDGAR_DATA_URL"],
-                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end)
+                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end, parse_forms(get("FINSEC_FORMS")))
 
 
 def parse_universe(value: str | None) -> tuple[str, ...]:
@@ -92,3 +95,16 @@ def parse_universe(value: str | None) -> tuple[str, ...]:
     if not items:
         raise SettingsError(f"FINSEC_UNIVERSE={value!r} names no company")
     return tuple(dict.fromkeys(items))
+
+
+def parse_forms(value: str | None) -> tuple[str, ...]:
+    """FINSEC_FORMS: comma-separated form families (default 10-K,10-Q,8-K); amendments come with their family."""
+    if value is None or not value.strip():
+        return KNOWN_FORMS
+    forms = [f.strip().upper() for f in value.split(",") if f.strip()]
+    unknown = [f for f in forms if f not in KNOWN_FORMS]
+    if unknown:
+        hint = " (amendments such as 10-K/A come with their family)" if any(f.endswith("/A") for f in unknown) else ""
+        raise SettingsError(f"FINSEC_FORMS={value!r}: {unknown} unknown; use a comma-separated subset of "
+                            f"{','.join(KNOWN_FORMS)}{hint}")
+    return tuple(dict.fromkeys(forms))
