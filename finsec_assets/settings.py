@@ -13,6 +13,9 @@ SAMPLE_UNIVERSE = ("AAPL", "NVDA", "TSLA", "WMT", "MCD", "JNJ", "KHC", "HD", "TX
 TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 # Form families filing_index can take (FINSEC_FORMS); each takes its variants and amendments.
 KNOWN_FORMS = ("10-K", "10-Q", "8-K")
+# 8-K items that make material_event_sensor refresh a quarter and its company's ratings (FINSEC_MATERIAL_EVENT_ITEMS):
+# results (2.02), material agreements (1.01), bankruptcy (1.03), impairments (2.06), non-reliance (4.02), officers (5.02).
+DEFAULT_MATERIAL_EVENT_ITEMS = ("2.02", "1.01", "1.03", "2.06", "4.02", "5.02")
 
 
 class SettingsError(ValueError):
@@ -32,6 +35,7 @@ class Settings:
     backfill_start: str = "2023-07-01"
     backfill_end: str | None = None
     forms: tuple[str, ...] = KNOWN_FORMS
+    material_event_items: tuple[str, ...] = DEFAULT_MATERIAL_EVENT_ITEMS
 
     @property
     def warehouse_path(self) -> Path:
@@ -75,7 +79,8 @@ class Settings:
             if value is not None and not re.match(r"^\d{4}-(01|04|07|10)-01$", value):
                 raise SettingsError(f"{name}={value!r}: expected a quarter's first day such as 2019-01-01")
         return cls(home, store, source, agent, urls["FINSEC_EDGAR_WWW_URL"], urls["FINSEC_EDGAR_DATA_URL"],
-                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end, parse_forms(get("FINSEC_FORMS")))
+                   parse_universe(get("FINSEC_UNIVERSE")), rps, start, end, parse_forms(get("FINSEC_FORMS")),
+                   parse_material_event_items(get("FINSEC_MATERIAL_EVENT_ITEMS")))
 
 
 def parse_universe(value: str | None) -> tuple[str, ...]:
@@ -108,3 +113,17 @@ def parse_forms(value: str | None) -> tuple[str, ...]:
         raise SettingsError(f"FINSEC_FORMS={value!r}: {unknown} unknown; use a comma-separated subset of "
                             f"{','.join(KNOWN_FORMS)}{hint}")
     return tuple(dict.fromkeys(forms))
+
+
+def parse_material_event_items(value: str | None) -> tuple[str, ...]:
+    """FINSEC_MATERIAL_EVENT_ITEMS: comma-separated 8-K item numbers such as 2.02,5.02 (default: see above)."""
+    from .edgar.parsing import EIGHT_K_ITEMS
+
+    if value is None or not value.strip():
+        return DEFAULT_MATERIAL_EVENT_ITEMS
+    items = [i.strip() for i in value.split(",") if i.strip()]
+    unknown = [i for i in items if i not in EIGHT_K_ITEMS]
+    if unknown:
+        raise SettingsError(f"FINSEC_MATERIAL_EVENT_ITEMS={value!r}: {unknown} are not 8-K items; use numbers as the form "
+                            f"prints them, e.g. 2.02,1.01,5.02 (known: {', '.join(EIGHT_K_ITEMS)})")
+    return tuple(dict.fromkeys(items))
