@@ -345,7 +345,7 @@ def full_submission_documents(data: bytes) -> list[SgmlDocument]:
 
 
 EXHIBIT_PRESS_RELEASE_RE = re.compile(r"^EX-99(?:\.\d+)?[A-Z]?$", re.I)
-_EXHIBIT_NAME_RE = re.compile(r"(?:^|[^a-z0-9])(?:d\d*)?ex(?:hibit)?[-_]?99[-_.]?(\d{1,2})?(?![0-9])", re.I)
+_EXHIBIT_NAME_RE = re.compile(r"(?:exhibit|(?:(?<![a-z])|(?<=\dd))ex)[-_]?99(?:[-_.]?(\d{1,2}))?(?!\d)", re.I)
 _UNREADABLE_EXTENSIONS = {".jpg": "image", ".jpeg": "image", ".gif": "image", ".png": "image", ".pdf": "PDF"}
 
 
