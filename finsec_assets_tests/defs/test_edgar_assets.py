@@ -13,7 +13,7 @@ from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_
 from .helpers import check_results, materialize, output_metadata
 
 ASSETS = [company_universe, filing_index, raw_filings]
-QUARTERS = {"2023-07-01": 8, "2024-01-01": 9}
+QUARTERS = {"2023-07-01": 8, "2024-01-01": 11}  # documents: 2024Q1 holds 9 10-Ks and 3M's 8-K with its press release
 
 
 def run_two_quarters(**finsec):
@@ -32,15 +32,17 @@ def test_two_quarters_land_in_duckdb_and_reruns_fetch_nothing(finsec_env):
     counts = dict(con.execute("select strftime(date_trunc('quarter', filing_date::date), '%Y-%m-%d') q, count(*) "
                               "from raw_filings group by 1").fetchall())
     assert counts == QUARTERS
-    assert con.execute("select count(*) from company_universe where industry_code is not null").fetchone()[0] == 13
+    assert con.execute("select count(*) from company_universe where industry_code is not null").fetchone()[0] == 14
     forms = con.execute("select form, count(*) from filing_index group by 1 order by 1").fetchall()
-    assert forms == [("10-K", 9), ("10-Q", 8)]
+    assert forms == [("10-K", 9), ("10-Q", 8), ("8-K", 1)]
+    assert con.execute("select document_type, document from raw_filings where not \"primary\"").fetchall() == [
+        ("EX-99.1", "pressrelease3-8x24.htm")]
     assert con.execute("select count(*) from raw_filings where error is not null or sha256 is null").fetchone()[0] == 0
     con.close()
-    assert output_metadata(results["2024-01-01"], "raw_filings")["fetched"] == 9
+    assert output_metadata(results["2024-01-01"], "raw_filings")["fetched"] == 11
     again = materialize(ASSETS, selection=[raw_filings], partition_key="2024-01-01")
     assert again.success and output_metadata(again, "raw_filings")["fetched"] == 0
-    assert output_metadata(again, "raw_filings")["reused"] == 9
+    assert output_metadata(again, "raw_filings")["reused"] == 11
 
 
 def test_same_on_s3(finsec_env, moto_s3, monkeypatch):
@@ -90,6 +92,6 @@ def test_parallel_processes_writing_different_partitions(finsec_env):
         assert p.returncode == 0, f"{q}:\n{out[-3000:]}"
         assert "lock" not in out.lower() or "Could not set lock" not in out
     con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
-    assert con.execute("select count(*) from raw_filings").fetchone()[0] == 19
-    assert con.execute("select count(distinct accession) from filing_index").fetchone()[0] == 19
+    assert con.execute("select count(*) from raw_filings").fetchone()[0] == 21  # 20 filings, one 8-K press release
+    assert con.execute("select count(distinct accession) from filing_index").fetchone()[0] == 20
     con.close()
