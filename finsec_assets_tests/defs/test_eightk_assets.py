@@ -4,7 +4,10 @@ import duckdb
 import pytest
 
 from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
-from finsec_assets.defs.text.assets import filing_events, filing_sections, filing_summaries, nlp_scores
+import pandas as pd
+
+from finsec_assets.defs.text.assets import (EIGHT_K_SCORED_ITEMS, filing_events, filing_sections, filing_summaries,
+                                            nlp_scores, select_items)
 from finsec_assets.settings import Settings, SettingsError
 
 from .helpers import check_results, materialize, output_metadata
@@ -60,3 +63,12 @@ def test_forms_setting_decides_what_the_index_takes(finsec_env, monkeypatch):
         Settings.from_env({"FINSEC_FORMS": "10-K/A"})
     with pytest.raises(SettingsError, match="'S-1'"):
         Settings.from_env({"FINSEC_FORMS": "8-K,S-1"})
+
+
+def test_item_selection_keeps_10k_and_8k_ids_apart():
+    rows = pd.DataFrame({"form": ["10-K", "8-K", "8-K", "8-K", "8-K", "10-Q", "8-K/A"],
+                         "item": ["7", "7", "12", "2.02", "EX-99.2", "I-2", "9.01"]})
+    chosen = rows[select_items(rows, ["7", "I-2", *EIGHT_K_SCORED_ITEMS])]
+    assert list(zip(chosen["form"], chosen["item"])) == [("10-K", "7"), ("8-K", "12"), ("8-K", "2.02"), ("8-K", "EX-99.2"),
+                                                         ("10-Q", "I-2")]
+    assert select_items(rows.iloc[0:0], ["7"]).empty

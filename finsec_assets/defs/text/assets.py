@@ -91,8 +91,9 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
     yield checks.sections_do_not_overlap(df)
 
 
-# 8-K items worth scoring: results of operations, Regulation FD and other events, and the press releases.
-EIGHT_K_SCORED_ITEMS = ["2.02", "7.01", "8.01", "EX-99*"]
+# 8-K items worth scoring: results of operations, Regulation FD and other events (before the 2004 renumbering
+# Items 12, 9 and 5), and the press releases.
+EIGHT_K_SCORED_ITEMS = ["2.02", "7.01", "8.01", "8-K:12", "8-K:9", "8-K:5", "EX-99*"]
 
 
 def select_items(sections: pd.DataFrame, items: list[str]) -> pd.Series:
