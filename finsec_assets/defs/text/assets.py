@@ -241,9 +241,13 @@ def filing_events(context: dg.AssetExecutionContext, filing_index: pd.DataFrame,
                   nlp_scores: pd.DataFrame):
     """One row per 8-K item (and per EX-99 press release) filed in the quarter: when it was filed and accepted, its
     title and its scores; items EDGAR lists that the text lacks are rows too (found_in_text false)."""
-    index = filing_index[filing_index["form"].astype(str).str.upper().str.startswith("8-K")]
-    sections = filing_sections[filing_sections["accession"].isin(set(index["accession"]))] if len(index) else filing_sections.iloc[0:0]
-    scores = nlp_scores.drop_duplicates(["accession", "item"]).set_index(["accession", "item"]) if len(nlp_scores) else None
+    if "form" not in filing_index or "item" not in filing_sections:  # a quarter with nothing stored
+        index, sections = pd.DataFrame(columns=["accession", "form"]), pd.DataFrame(columns=SECTION_COLUMNS)
+    else:
+        index = filing_index[filing_index["form"].astype(str).str.upper().str.startswith("8-K")]
+        sections = filing_sections[filing_sections["accession"].isin(set(index["accession"]))]
+    scores = (nlp_scores.drop_duplicates(["accession", "item"]).set_index(["accession", "item"])
+              if len(nlp_scores) and {"accession", "item"} <= set(nlp_scores.columns) else None)
     rows = []
     for filing in index.to_dict("records"):
         listed = parse_items(filing.get("items"))
