@@ -33,6 +33,8 @@ from .parsing import (
 _NOT_DOCUMENTS_RE = re.compile(r"(?:-index(?:-headers)?\.html?|\.hdr\.sgml|^R\d+\.htm|FilingSummary\.xml|\.xsd|\.xml|"
                                r"\.json|\.js|\.css|\.zip|\.xlsx)$", re.I)
 _TEXT_NAME_RE = re.compile(r"\.(?:htm|html|txt)$", re.I)
+# other numbered exhibits ('ex10-1.htm', 'd1dex101.htm', 'exhibit31.htm'): not press releases, no need to ask the .txt
+_OTHER_EXHIBIT_RE = re.compile(r"(?:exhibit|(?:(?<![a-z])|(?<=\dd))ex)[-_]?(?!99)\d", re.I)
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def eight_k_documents(client: EdgarClient, ref: FilingRef) -> tuple[list[FilingD
                                            skip_reason=f"{kind} ({name}, {sizes.get(name) or '?'} bytes): no text to extract"))
             elif typed:
                 docs.append(_fetch_alone(client, ref, name, typed))
-            elif _TEXT_NAME_RE.search(name):
+            elif _TEXT_NAME_RE.search(name) and not _OTHER_EXHIBIT_RE.search(name):
                 untyped.append(name)
         if untyped:
             try:

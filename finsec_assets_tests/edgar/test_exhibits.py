@@ -77,11 +77,12 @@ def listed_folder(tmp_path):
     (folder / "logo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
     (folder / "deck.pdf").write_bytes(b"%PDF-1.4 ...")
     (folder / "R1.htm").write_bytes(b"<html>xbrl viewer page</html>")
+    (folder / "d1dex101.htm").write_bytes(b"<html>credit agreement</html>")
     header = (b"<SEC-DOCUMENT>\n<SEC-HEADER>\nITEM INFORMATION:\t\tOther Events\n</SEC-HEADER>\n"
               b"<DOCUMENT>\n<TYPE>8-K\n<SEQUENCE>1\n<FILENAME>mmm-20240308.htm\n<TEXT>\n<html></html>\n</TEXT>\n</DOCUMENT>\n"
               b"<DOCUMENT>\n<TYPE>EX-99.1\n<SEQUENCE>2\n<FILENAME>pressrelease3-8x24.htm\n<TEXT>\n<html></html>\n</TEXT>\n</DOCUMENT>\n")
     (folder / "0000066740-24-000023.txt").write_bytes(header)
-    names = ["mmm-20240308.htm", "pressrelease3-8x24.htm", "d1dex992.htm", "logo.jpg", "deck.pdf", "R1.htm",
+    names = ["mmm-20240308.htm", "pressrelease3-8x24.htm", "d1dex992.htm", "logo.jpg", "deck.pdf", "R1.htm", "d1dex101.htm",
              "0000066740-24-000023.txt", "0000066740-24-000023-index.html"]
     listing = {"directory": {"name": "/Archives/edgar/data/66740/000006674024000023",
                              "item": [{"name": n, "type": "text.gif", "size": "1", "last-modified": "2024-03-08"} for n in names]}}
@@ -100,6 +101,8 @@ def test_exhibits_through_index_json(listed_folder):
         assert by_name["logo.jpg"].data is None and "image" in by_name["logo.jpg"].skip_reason
         assert by_name["deck.pdf"].data is None and "PDF" in by_name["deck.pdf"].skip_reason
         assert "R1.htm" not in by_name and "0000066740-24-000023-index.html" not in by_name
+        assert "d1dex101.htm" not in by_name  # an EX-10.1 agreement is no press release
+        assert server.hits("/Archives/edgar/data/66740/000006674024000023/d1dex101.htm") == 0
         assert server.hits("/Archives/edgar/data/66740/000006674024000023/index.json") == 1
 
 
