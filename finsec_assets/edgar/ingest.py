@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 UNIVERSE_COLUMNS = ["cik", "ticker", "name", "sic", "industry_code"]
 INDEX_COLUMNS = ["accession", "cik", "form", "is_amendment", "filing_date", "report_date", "primary_document", "url",
                  "items", "acceptance_datetime"]
-# One row per stored document: the primary document (primary=True, document_type = the form) and, for 8-Ks,
+# One row per stored document: the primary document (is_primary=True, document_type = the form) and, for 8-Ks,
 # each EX-99 exhibit; images and PDFs are rows with skip_reason and no uri. (accession, document) is the key.
-RAW_COLUMNS = ["accession", "cik", "form", "filing_date", "document_type", "document", "primary", "uri", "sha256", "bytes",
+RAW_COLUMNS = ["accession", "cik", "form", "filing_date", "document_type", "document", "is_primary", "uri", "sha256", "bytes",
                "content_type", "source", "fetched_at", "skip_reason", "error"]
 DEFAULT_FORMS = ("10-K", "10-Q", "8-K")
 
@@ -120,7 +120,7 @@ def fetch_filings(client: EdgarClient, store: ObjectStore, index: pd.DataFrame, 
         old = reuse.get(rec["accession"])
         if not old or any(not _missing(r.get("error")) for r in old):
             return None
-        primary = [r for r in old if r.get("primary")]
+        primary = [r for r in old if r.get("is_primary")]
         if len(primary) != 1 or primary[0].get("uri") != store.uri(document_key(rec["cik"], rec["accession"], rec["primary_document"])):
             return None
         if not all(store.exists(r["uri"]) for r in old if not _missing(r.get("uri"))):
@@ -144,11 +144,11 @@ def fetch_filings(client: EdgarClient, store: ObjectStore, index: pd.DataFrame, 
                 documents = [_Document(base_form(rec["form"]), rec["primary_document"], data, source, True)]
         except (EdgarError, EdgarDataError) as exc:
             problems.add(what, exc)
-            return [{**base, "document_type": base_form(rec["form"]), "document": rec["primary_document"], "primary": True,
+            return [{**base, "document_type": base_form(rec["form"]), "document": rec["primary_document"], "is_primary": True,
                      **_EMPTY, "error": str(exc)}], 0
         rows, fetched = [], 0
         for doc in documents:
-            row = {**base, "document_type": doc.document_type, "document": doc.document, "primary": doc.primary, **_EMPTY,
+            row = {**base, "document_type": doc.document_type, "document": doc.document, "is_primary": doc.primary, **_EMPTY,
                    "source": doc.source}
             if doc.data is None:
                 if doc.error:
@@ -176,7 +176,7 @@ def fetch_filings(client: EdgarClient, store: ObjectStore, index: pd.DataFrame, 
     rows = [r for rs, _ in results for r in rs]
     fetched = sum(f for _, f in results)
     df = pd.DataFrame(rows, columns=RAW_COLUMNS)
-    return _strings(df.astype({"cik": "int64", "bytes": "Int64", "primary": bool})), problems, fetched
+    return _strings(df.astype({"cik": "int64", "bytes": "Int64", "is_primary": bool})), problems, fetched
 
 
 _EMPTY = {"uri": None, "sha256": None, "bytes": None, "content_type": None, "source": None, "fetched_at": None,

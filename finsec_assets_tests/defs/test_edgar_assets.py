@@ -35,7 +35,7 @@ def test_two_quarters_land_in_duckdb_and_reruns_fetch_nothing(finsec_env):
     assert con.execute("select count(*) from company_universe where industry_code is not null").fetchone()[0] == 14
     forms = con.execute("select form, count(*) from filing_index group by 1 order by 1").fetchall()
     assert forms == [("10-K", 9), ("10-Q", 8), ("8-K", 1)]
-    assert con.execute("select document_type, document from raw_filings where not \"primary\"").fetchall() == [
+    assert con.execute("select document_type, document from raw_filings where not is_primary").fetchall() == [
         ("EX-99.1", "pressrelease3-8x24.htm")]
     assert con.execute("select count(*) from raw_filings where error is not null or sha256 is null").fetchone()[0] == 0
     con.close()

@@ -28,7 +28,7 @@ def test_8k_rows_exhibits_items_scores_and_events(finsec_env, monkeypatch):
     assert q(f"select form, items, acceptance_datetime from filing_index where accession = '{MMM_8K}'") == [
         ("8-K", "8.01,9.01", "2024-03-08T12:01:45.000Z")]
     assert q("select items from filing_index where form = '10-K'") == [(None,)]
-    assert q(f"select document_type, \"primary\", source from raw_filings where accession = '{MMM_8K}' order by 1") == [
+    assert q(f"select document_type, is_primary, source from raw_filings where accession = '{MMM_8K}' order by 1") == [
         ("8-K", True, "full_submission"), ("EX-99.1", False, "full_submission")]
     assert q(f"select item, document_type from filing_sections where accession = '{MMM_8K}' order by item") == [
         ("8.01", "8-K"), ("9.01", "8-K"), ("EX-99.1", "EX-99.1")]

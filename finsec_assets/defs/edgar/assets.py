@@ -65,7 +65,7 @@ def raw_filings(context: dg.AssetExecutionContext, finsec: FinsecResource, filin
     skipped = df[df["skip_reason"].notna()]
     yield table_output(df, {"quarter": quarter_label(context.partition_key), "fetched": fetched,
                             "reused": int(df["uri"].notna().sum()) - fetched, "failed": len(problems.items),
-                            "exhibits": int((~df["primary"] & df["uri"].notna()).sum()),
+                            "exhibits": int((~df["is_primary"] & df["uri"].notna()).sum()),
                             "document_types": dg.MetadataValue.md(
                                 df.groupby("document_type").size().to_frame("documents").to_markdown() if len(df) else "none"),
                             "skipped": md_list(f"{r.accession} {r.document_type}: {r.skip_reason}" for r in skipped.itertuples()),

@@ -39,7 +39,7 @@ def accession_format_and_unique(df: pd.DataFrame, asset: str, key: list[str] | N
 
 
 def every_index_row_has_a_document(index: pd.DataFrame, raw: pd.DataFrame) -> dg.AssetCheckResult:
-    primary = raw[raw["primary"].astype(bool)] if "primary" in raw else raw
+    primary = raw[raw["is_primary"].astype(bool)] if "is_primary" in raw else raw
     stored = set(primary.loc[primary["uri"].notna(), "accession"])
     missing = sorted(set(index["accession"]) - stored)
     errors = primary.drop_duplicates("accession").set_index("accession")["error"].to_dict() if len(primary) else {}

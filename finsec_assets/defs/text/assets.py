@@ -28,7 +28,7 @@ def _sections_of_filing(args: tuple[dict, str]) -> tuple[list[dict], list[str]]:
     rec, store_url = args
     store = ObjectStore(store_url)
     data = store.get_bytes(rec["uri"])
-    primary = bool(rec.get("primary", True))
+    primary = bool(rec.get("is_primary", True))
     document_type = rec.get("document_type") or rec["form"]
     if primary:
         report = sections_module.extract_sections_with_report(data, rec["form"], accession=rec["accession"])
@@ -50,7 +50,7 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
     """10-K, 10-Q and 8-K items (1, 1A, 7 ... / I-2, II-1A ... / 2.02, 8.01 ...) and 8-K press releases (EX-99.1) as
     clean text; a document whose bytes and extractor are unchanged is not parsed again."""
     stored = raw_filings[raw_filings["uri"].notna()]
-    filings = stored[stored["primary"].astype(bool)] if "primary" in stored else stored
+    filings = stored[stored["is_primary"].astype(bool)] if "is_primary" in stored else stored
     previous = previous_partition(finsec, "filing_sections", context.partition_key)
     reuse = pd.DataFrame(columns=SECTION_COLUMNS)
     if len(previous) and "source_sha256" in previous:
