@@ -121,3 +121,17 @@ def test_images_and_pdfs_in_a_full_submission_are_recorded_and_skipped(tmp_path)
     assert [(d.document_type, d.document, d.data is None) for d in docs] == [
         ("8-K", "mmm-20240308.htm", False), ("EX-99.1", "ex991.pdf", True), ("GRAPHIC", "chart.jpg", True)]
     assert "PDF" in docs[1].skip_reason and "image" in docs[2].skip_reason
+
+
+def test_submissions_arrays_carry_items_and_acceptance_time():
+    from finsec_assets.edgar.parsing import filings_from_submissions_arrays, form_family, wanted_form
+
+    arrays = {"accessionNumber": ["a", "b"], "filingDate": ["2024-03-08", "2024-02-01"], "form": ["8-K", "10-K"],
+              "items": ["2.02,9.01", ""], "acceptanceDateTime": ["2024-03-08T16:30:00.000Z", "2024-02-01T06:00:00.000Z"]}
+    refs = filings_from_submissions_arrays(arrays, 1, "test")
+    assert (refs[0].items, refs[0].acceptance_datetime) == ("2.02,9.01", "2024-03-08T16:30:00.000Z")
+    assert refs[1].items is None
+    arrays["items"] = ["2.02"]  # the wrong length: read as absent, not misaligned
+    assert [r.items for r in filings_from_submissions_arrays(arrays, 1, "test")] == [None, None]
+    assert form_family("8-K/A") == "8-K" and form_family("10-K405") == "10-K" and form_family("S-1") is None
+    assert wanted_form("8-K/A", ("8-K",)) and not wanted_form("8-K", ("10-K", "10-Q"))
