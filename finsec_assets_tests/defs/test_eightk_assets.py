@@ -46,6 +46,14 @@ def test_8k_rows_exhibits_items_scores_and_events(finsec_env, monkeypatch):
                       ("EX-99.1", True, None, True, "2024-03-08T12:01:45.000Z", True)]
     con.close()
     assert output_metadata(result, "filing_sections")["press_releases"] == 1
+    quiet = materialize(ASSETS, selection=ASSETS[1:], partition_key="2023-07-01", run_config=JACCARD_ONLY)
+    assert quiet.success  # a quarter without 8-Ks: an empty filing_events with the same column types
+    con = duckdb.connect(str(finsec_env / "warehouse.duckdb"), read_only=True)
+    types = dict(con.execute("select column_name, data_type from information_schema.columns "
+                             "where table_name = 'filing_events'").fetchall())
+    assert types["sentiment"] == "DOUBLE" and types["n_words"] == "BIGINT" and types["item"] == "VARCHAR"
+    assert con.execute("select count(*) from filing_events").fetchone()[0] == 3
+    con.close()
     again = materialize(ASSETS, selection=ASSETS[2:4], partition_key="2024-01-01")
     assert output_metadata(again, "raw_filings")["fetched"] == 0
     assert output_metadata(again, "filing_sections")["parsed"] == 0

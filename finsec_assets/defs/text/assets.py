@@ -268,8 +268,11 @@ def filing_events(context: dg.AssetExecutionContext, filing_index: pd.DataFrame,
                              "listed_by_edgar": True, "found_in_text": False, "n_words": 0,
                              **_scores_of(None, filing["accession"], item), "flags": ["not_found_in_text"]})
     df = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    # explicit types, so a quarter without 8-Ks stores the same schema (DOUBLE scores, not VARCHAR) as one with them
     df = df.astype({"cik": "int64", "n_words": "int64", "is_exhibit": bool, "legacy_item": bool, "found_in_text": bool,
-                    "listed_by_edgar": "boolean"})
+                    "listed_by_edgar": "boolean", **{c: "float64" for c in SCORE_COLUMNS},
+                    **{c: "string" for c in ("accession", "form", "filing_date", "acceptance_datetime", "item", "title",
+                                             "document_type")}})
     df = df.sort_values(["filing_date", "accession", "is_exhibit", "item"]).reset_index(drop=True)
     items = df[~df["is_exhibit"]]
     yield table_output(df, {
