@@ -153,15 +153,8 @@ def stored_table(name: str) -> pd.DataFrame | None:
     from finsec_assets.settings import Settings
 
     settings = Settings.from_env()
-    try:
-        from finsec_assets.storage.lake import open_lake
-    except ImportError:
-        from finsec_assets.storage.object_store import ObjectStore
-        from finsec_assets.storage.tables import read_table, stored_partitions
+    from finsec_assets.storage.lake import open_lake
 
-        store = ObjectStore(settings.object_store_url)
-        parts = stored_partitions(store, name)
-        return read_table(store, name, parts) if parts else None
     lake = open_lake(settings)
     return lake.sql(f"select * from {name}") if lake.has_table(name) else None
 

@@ -21,11 +21,11 @@ all_jobs = jobs.build_jobs(all_assets)
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
-    jobs=all_jobs + [maintenance.lake_maintenance],
+    jobs=all_jobs + [maintenance.lake_maintenance, edgar_sensors.material_event_refresh, edgar_sensors.rating_refresh],
     schedules=[edgar_schedules.edgar_daily_refresh]
     + ([edgar_schedules.weekly_model_refresh] if any(j.name == jobs.CORPUS_REFRESH for j in all_jobs) else [])
     + [maintenance.lake_maintenance_schedule],
-    sensors=[edgar_sensors.new_filings_sensor, edgar_sensors.universe_backfill_sensor],
+    sensors=[edgar_sensors.new_filings_sensor, edgar_sensors.universe_backfill_sensor, edgar_sensors.material_event_sensor],
     resources={
         "finsec": common.FinsecResource(),
         "io_manager": common.LakeIOManager(finsec=common.FinsecResource()),

@@ -9,8 +9,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 # The bundled sample's companies: tickers, plus CARBO Ceramics by CIK (it has no ticker any more).
-SAMPLE_UNIVERSE = ("AAPL", "NVDA", "TSLA", "WMT", "MCD", "JNJ", "KHC", "HD", "TXN", "DIS", "GE", "PEP", "1009672")
+SAMPLE_UNIVERSE = ("AAPL", "NVDA", "TSLA", "WMT", "MCD", "JNJ", "KHC", "HD", "TXN", "DIS", "GE", "PEP", "1009672", "MMM")
 TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+# Form families filing_index can take (FINSEC_FORMS); each takes its variants and amendments.
+KNOWN_FORMS = ("10-K", "10-Q", "8-K")
+# 8-K items that make material_event_sensor refresh a quarter and its company's ratings (FINSEC_MATERIAL_EVENT_ITEMS):
+# results (2.02), material agreements (1.01), bankruptcy (1.03), impairments (2.06), non-reliance (4.02), officers (5.02).
+DEFAULT_MATERIAL_EVENT_ITEMS = ("2.02", "1.01", "1.03", "2.06", "4.02", "5.02")
 
 
 class SettingsError(ValueError):
@@ -31,6 +36,8 @@ class Settings:
     backfill_end: str | None = None
     catalog_url: str = ""  # the lake's catalog: sqlite:///<FINSEC_HOME>/lake.sqlite unless FINSEC_CATALOG_URL says otherwise
     edgar_rate_limit_url: str | None = None  # redis://... shares one EDGAR limit between hosts; None: this host's file lock
+    forms: tuple[str, ...] = KNOWN_FORMS
+    material_event_items: tuple[str, ...] = DEFAULT_MATERIAL_EVENT_ITEMS
 
     @property
     def lake_data_path(self) -> str:
@@ -78,7 +85,8 @@ class Settings:
         catalog = parse_catalog_url(get("FINSEC_CATALOG_URL"), home)
         return cls(home, store, source, agent, urls["FINSEC_EDGAR_WWW_URL"], urls["FINSEC_EDGAR_DATA_URL"],
                    parse_universe(get("FINSEC_UNIVERSE")), rps, start, end, catalog,
-                   edgar_rate_limit_url=rate_limit_url)
+                   edgar_rate_limit_url=rate_limit_url, forms=parse_forms(get("FINSEC_FORMS")),
+                   material_event_items=parse_material_event_items(get("FINSEC_MATERIAL_EVENT_ITEMS")))
 
 
 def parse_catalog_url(value: str | None, home: Path) -> str:
@@ -138,4 +146,31 @@ def parse_universe(value: str | None) -> tuple[str, ...]:
         raise SettingsError(f"FINSEC_UNIVERSE: {bad} are neither tickers (AAPL) nor CIKs (320193)")
     if not items:
         raise SettingsError(f"FINSEC_UNIVERSE={value!r} names no company")
+    return tuple(dict.fromkeys(items))
+
+
+def parse_forms(value: str | None) -> tuple[str, ...]:
+    """FINSEC_FORMS: comma-separated form families (default 10-K,10-Q,8-K); amendments come with their family."""
+    if value is None or not value.strip():
+        return KNOWN_FORMS
+    forms = [f.strip().upper() for f in value.split(",") if f.strip()]
+    unknown = [f for f in forms if f not in KNOWN_FORMS]
+    if unknown:
+        hint = " (amendments such as 10-K/A come with their family)" if any(f.endswith("/A") for f in unknown) else ""
+        raise SettingsError(f"FINSEC_FORMS={value!r}: {unknown} unknown; use a comma-separated subset of "
+                            f"{','.join(KNOWN_FORMS)}{hint}")
+    return tuple(dict.fromkeys(forms))
+
+
+def parse_material_event_items(value: str | None) -> tuple[str, ...]:
+    """FINSEC_MATERIAL_EVENT_ITEMS: comma-separated 8-K item numbers such as 2.02,5.02 (default: see above)."""
+    from .edgar.parsing import EIGHT_K_ITEMS
+
+    if value is None or not value.strip():
+        return DEFAULT_MATERIAL_EVENT_ITEMS
+    items = [i.strip() for i in value.split(",") if i.strip()]
+    unknown = [i for i in items if i not in EIGHT_K_ITEMS]
+    if unknown:
+        raise SettingsError(f"FINSEC_MATERIAL_EVENT_ITEMS={value!r}: {unknown} are not 8-K items; use numbers as the form "
+                            f"prints them, e.g. 2.02,1.01,5.02 (known: {', '.join(EIGHT_K_ITEMS)})")
     return tuple(dict.fromkeys(items))

@@ -19,7 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 SHARED_EDGAR = Path(__file__).resolve().parents[1].parent / "shared" / "edgar"
 FINSEC_VARS = ("FINSEC_HOME", "FINSEC_OBJECT_STORE_URL", "FINSEC_EDGAR_SOURCE", "FINSEC_EDGAR_USER_AGENT",
                "FINSEC_EDGAR_WWW_URL", "FINSEC_EDGAR_DATA_URL", "FINSEC_UNIVERSE", "FINSEC_EDGAR_MAX_RPS",
-               "FINSEC_EXECUTOR", "DAGSTER_HOME", "FINSEC_CATALOG_URL")
+               "FINSEC_EXECUTOR", "DAGSTER_HOME", "FINSEC_CATALOG_URL", "FINSEC_FORMS")
 
 
 def free_port() -> int:

@@ -8,10 +8,12 @@ Every document is a real EDGAR file, byte for byte (stored gzipped). Two kinds
 of file are derived, and say so in ``SAMPLE.md``:
 
 * submissions JSON of companies whose real file is in ``shared/edgar`` is
-  trimmed to the 10-K/10-Q filings bundled here (older pages too), so the index
+  trimmed to the filings bundled here (older pages too), so the index
   never points at a document the sample lacks;
 * companies without a real submissions file get one rebuilt from the MANIFEST's
-  facts (accession, dates, form, primary document) plus their SIC code.
+  facts (accession, dates, form, primary document, 8-K items) plus their SIC code;
+  for a full-submission ``.txt`` the primary document's name comes from its main
+  ``<DOCUMENT>`` and the acceptance time from its SGML header.
 
 Usage: ``python -m finsec_assets.data.build_sample ../shared/edgar``
 """
@@ -21,9 +23,12 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
+
+from finsec_assets.edgar.parsing import full_submission_documents, submission_header
 
 HERE = Path(__file__).parent / "edgar"
 
@@ -48,6 +53,9 @@ FILINGS = {
     "0000097476-24-000007": "TXN 10-K",
     "0000040545-24-000027": "GE 10-K, cross-reference index",
     "0000077476-24-000008": "PEP 10-K",
+    # 8-K current reports
+    "0000066740-24-000023": "MMM 8-K 2024Q1, Item 8.01 + EX-99.1 press release, full submission .txt only",
+    "0000320193-20-000008": "AAPL 8-K 2020Q1, Items 2.02 and 9.01 (earnings), iXBRL primary document",
     # old and odd
     "0000912057-00-023442": "AAPL 10-Q 2000, SGML full submission, no primaryDocument",
     "0001564590-18-004771": "CARBO Ceramics 10-K 2017, no ticker, later bankrupt",
@@ -64,6 +72,7 @@ SIC = {
     200406: ("2834", "Pharmaceutical Preparations", "JNJ"),
     40545: ("3600", "Electronic & Other Electrical Equipment (No Computer Equip)", "GE"),
     77476: ("2080", "Beverages", "PEP"),
+    66740: ("3841", "Surgical & Medical Instruments & Apparatus", "MMM"),
 }
 
 COMPANYFACTS = [320193, 1045810, 104169, 63908, 1637459, 1744489, 354950, 97476]
@@ -128,16 +137,27 @@ def main(shared: Path) -> None:
         else:
             sic, desc, ticker = SIC[cik]
             any_row = next(iter(mine.values()))
-            arrays = {k: [] for k in ("accessionNumber", "filingDate", "reportDate", "form",
-                                     "primaryDocument", "primaryDocDescription", "size")}
+            arrays = {k: [] for k in ("accessionNumber", "filingDate", "reportDate", "acceptanceDateTime", "form",
+                                     "items", "primaryDocument", "primaryDocDescription", "size")}
             for acc, r in sorted(mine.items(), key=lambda kv: kv[1]["period/filing date"], reverse=True):
                 period, filed = _dates(r["period/filing date"])
+                form = r["form"].split(" (")[0]  # "8-K (complete submission)" -> "8-K"
+                primary, items, accepted = r["path"].rsplit("/", 1)[1].removesuffix(".gz"), "", ""
+                if r["path"].endswith(".txt"):  # a full submission: its header and main <DOCUMENT> say the rest
+                    data = _read(shared / r["path"])
+                    header = submission_header(data)
+                    blocks = full_submission_documents(data)
+                    primary = next((b.filename for b in blocks if b.type == form and b.filename), primary)
+                    items = ",".join(_manifest_items(r["notes"]) or header.items)
+                    accepted = f"{header.acceptance_datetime}.000Z" if header.acceptance_datetime else ""
                 arrays["accessionNumber"].append(acc)
                 arrays["filingDate"].append(filed)
                 arrays["reportDate"].append(period)
-                arrays["form"].append(r["form"])
-                arrays["primaryDocument"].append(r["path"].rsplit("/", 1)[1].removesuffix(".gz"))
-                arrays["primaryDocDescription"].append(r["form"])
+                arrays["acceptanceDateTime"].append(accepted)
+                arrays["form"].append(form)
+                arrays["items"].append(items)
+                arrays["primaryDocument"].append(primary)
+                arrays["primaryDocDescription"].append(form)
                 arrays["size"].append(int(r["bytes"]))
             sub = {"cik": f"{cik:010d}", "name": any_row["company"], "sic": sic,
                    "sicDescription": desc, "tickers": [ticker], "exchanges": ["NYSE"],
@@ -145,6 +165,12 @@ def main(shared: Path) -> None:
                    "filings": {"recent": arrays, "files": []}}
         _put(f"submissions/CIK{cik:010d}.json", json.dumps(sub).encode(), gz=False)
     print(f"sample: {len(by_acc)} filings, {len(ciks)} companies -> {HERE}")
+
+
+def _manifest_items(notes: str) -> list[str]:
+    """'... items 8.01, 9.01 ...' in a MANIFEST note -> ['8.01', '9.01']."""
+    match = re.search(r"\bitems? (\d\.\d\d(?:(?:,| and) \d\.\d\d)*)", notes)
+    return re.findall(r"\d\.\d\d", match.group(1)) if match else []
 
 
 def _dates(field: str) -> tuple[str, str]:

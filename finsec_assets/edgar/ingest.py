@@ -12,22 +12,29 @@ import pandas as pd
 
 from ..storage.object_store import ObjectStore
 from .client import EdgarClient, EdgarError
+from .exhibits import eight_k_documents
 from .parsing import (
     EdgarDataError,
     FilingRef,
     base_form,
-    is_10k_or_10q,
+    is_8k,
     is_amendment,
     normalize_cik,
     sic_division,
     sniff_content,
+    wanted_form,
 )
 
 log = logging.getLogger(__name__)
 
 UNIVERSE_COLUMNS = ["cik", "ticker", "name", "sic", "industry_code"]
-INDEX_COLUMNS = ["accession", "cik", "form", "is_amendment", "filing_date", "report_date", "primary_document", "url"]
-RAW_COLUMNS = ["accession", "cik", "form", "filing_date", "uri", "sha256", "bytes", "content_type", "source", "fetched_at", "error"]
+INDEX_COLUMNS = ["accession", "cik", "form", "is_amendment", "filing_date", "report_date", "primary_document", "url",
+                 "items", "acceptance_datetime"]
+# One row per stored document: the primary document (is_primary=True, document_type = the form) and, for 8-Ks,
+# each EX-99 exhibit; images and PDFs are rows with skip_reason and no uri. (accession, document) is the key.
+RAW_COLUMNS = ["accession", "cik", "form", "filing_date", "document_type", "document", "is_primary", "uri", "sha256", "bytes",
+               "content_type", "source", "fetched_at", "skip_reason", "error"]
+DEFAULT_FORMS = ("10-K", "10-Q", "8-K")
 
 
 @dataclass
@@ -70,8 +77,10 @@ def resolve_universe(client: EdgarClient, entries: tuple[str, ...] | list[str]) 
     return _strings(df.astype({"cik": "int64"})), problems
 
 
-def filing_index(client: EdgarClient, ciks: list[int], start: dt.date, end: dt.date) -> tuple[pd.DataFrame, Problems]:
-    """Every 10-K/10-Q (amendments flagged) of the companies filed in [start, end)."""
+def filing_index(client: EdgarClient, ciks: list[int], start: dt.date, end: dt.date,
+                 forms: tuple[str, ...] = DEFAULT_FORMS) -> tuple[pd.DataFrame, Problems]:
+    """Every filing of the ``forms`` families (FINSEC_FORMS; amendments flagged) the companies filed in [start, end);
+    8-K rows carry EDGAR's ``items`` ("2.02,9.01")."""
     problems = Problems()
     rows = []
     for cik in ciks:
@@ -81,12 +90,14 @@ def filing_index(client: EdgarClient, ciks: list[int], start: dt.date, end: dt.d
             problems.add(f"submissions of CIK {cik}", exc, key=int(cik))
             continue
         for ref in refs:
-            if not is_10k_or_10q(ref.form) or not (start.isoformat() <= ref.filing_date < end.isoformat()):
+            if not wanted_form(ref.form, forms) or not (start.isoformat() <= ref.filing_date < end.isoformat()):
                 continue
             rows.append({"accession": ref.accession, "cik": ref.cik, "form": ref.form,
                          "is_amendment": is_amendment(ref.form), "filing_date": ref.filing_date,
                          "report_date": ref.report_date, "primary_document": ref.primary_document,
-                         "url": client._url("www", ref.document_path)})
+                         "url": client._url("www", ref.document_path),
+                         "items": ref.items if is_8k(ref.form) else None,
+                         "acceptance_datetime": ref.acceptance_datetime})
     df = pd.DataFrame(rows, columns=INDEX_COLUMNS)
     df = df.drop_duplicates("accession").sort_values(["filing_date", "cik", "accession"]).reset_index(drop=True)
     return _strings(df.astype({"cik": "int64", "is_amendment": bool})), problems
@@ -98,40 +109,96 @@ def document_key(cik: int, accession: str, primary_document: str | None) -> str:
 
 def fetch_filings(client: EdgarClient, store: ObjectStore, index: pd.DataFrame, previous: pd.DataFrame | None = None,
                   threads: int = 4) -> tuple[pd.DataFrame, Problems, int]:
-    """Store each filing's primary document; reuse what a previous run stored. Returns (rows, problems, fetched)."""
-    problems = Problems()
-    reuse = {}
-    if previous is not None and len(previous):
-        ok = previous[previous["error"].isna()] if "error" in previous else previous
-        reuse = {r["accession"]: r for r in ok.to_dict("records")}
+    """Store each filing's primary document (and an 8-K's EX-99 exhibits); reuse what a previous run stored.
 
-    def one(rec: dict) -> tuple[dict, bool]:
-        base = {"accession": rec["accession"], "cik": int(rec["cik"]), "form": rec["form"], "filing_date": rec["filing_date"]}
-        key = document_key(rec["cik"], rec["accession"], rec["primary_document"])
+    Returns (rows, problems, documents fetched). A filing whose documents are all stored is not fetched again.
+    """
+    problems = Problems()
+    reuse: dict[str, list[dict]] = {}
+    if previous is not None and len(previous) and "document_type" in previous:
+        for rec in previous.to_dict("records"):
+            reuse.setdefault(rec["accession"], []).append(rec)
+
+    def reusable(rec: dict) -> list[dict] | None:
         old = reuse.get(rec["accession"])
-        if old is not None and old.get("uri") == store.uri(key) and store.exists(key):
-            return old, False
+        if not old or any(not _missing(r.get("error")) for r in old):
+            return None
+        primary = [r for r in old if r.get("is_primary")]
+        if len(primary) != 1 or primary[0].get("uri") != store.uri(document_key(rec["cik"], rec["accession"], rec["primary_document"])):
+            return None
+        if not all(store.exists(r["uri"]) for r in old if not _missing(r.get("uri"))):
+            return None
+        return old
+
+    def one(rec: dict) -> tuple[list[dict], int]:
+        base = {"accession": rec["accession"], "cik": int(rec["cik"]), "form": rec["form"], "filing_date": rec["filing_date"]}
+        old = reusable(rec)
+        if old is not None:
+            return old, 0
         ref = FilingRef(rec["accession"], int(rec["cik"]), rec["form"], rec["filing_date"], rec["report_date"], rec["primary_document"])
+        what = f"filing {rec['accession']} (CIK {rec['cik']}, {base_form(rec['form'])})"
         try:
-            data, source = client.filing_document(ref)
-            kind = sniff_content(data)
-            if kind in ("empty", "binary", "pdf"):
-                raise EdgarDataError(f"primary document is {kind}, not HTML or text ({len(data)} bytes)")
-            uri = store.put_bytes(key, data)
-            return {**base, "uri": uri, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                    "content_type": kind, "source": source, "fetched_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "error": None}, True
+            if is_8k(rec["form"]):
+                documents, notes = eight_k_documents(client, ref)
+                for note in notes:
+                    log.info(f"{what}: {note}")
+            else:
+                data, source = client.filing_document(ref)
+                documents = [_Document(base_form(rec["form"]), rec["primary_document"], data, source, True)]
         except (EdgarError, EdgarDataError) as exc:
-            problems.add(f"filing {rec['accession']} (CIK {rec['cik']}, {base_form(rec['form'])})", exc)
-            return {**base, "uri": None, "sha256": None, "bytes": None, "content_type": None, "source": None,
-                    "fetched_at": None, "error": str(exc)}, False
+            problems.add(what, exc)
+            return [{**base, "document_type": base_form(rec["form"]), "document": rec["primary_document"], "is_primary": True,
+                     **_EMPTY, "error": str(exc)}], 0
+        rows, fetched = [], 0
+        for doc in documents:
+            row = {**base, "document_type": doc.document_type, "document": doc.document, "is_primary": doc.primary, **_EMPTY,
+                   "source": doc.source}
+            if doc.data is None:
+                if doc.error:
+                    problems.add(f"{what} exhibit {doc.document} ({doc.document_type})", doc.error)
+                rows.append({**row, "skip_reason": doc.skip_reason, "error": doc.error})
+                continue
+            kind = sniff_content(doc.data)
+            if kind in ("empty", "binary", "pdf"):
+                reason = f"{'primary document' if doc.primary else 'exhibit'} is {kind}, not HTML or text ({len(doc.data)} bytes)"
+                if doc.primary:
+                    problems.add(what, reason)
+                    rows.append({**row, "error": reason})
+                else:
+                    rows.append({**row, "content_type": kind, "bytes": len(doc.data), "skip_reason": reason})
+                continue
+            key = document_key(rec["cik"], rec["accession"], rec["primary_document"] if doc.primary else doc.document)
+            uri = store.put_bytes(key, doc.data)
+            fetched += 1
+            rows.append({**row, "uri": uri, "sha256": hashlib.sha256(doc.data).hexdigest(), "bytes": len(doc.data),
+                         "content_type": kind, "fetched_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        return rows, fetched
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = list(pool.map(one, index.to_dict("records")))
-    rows = [r for r, _ in results]
+    rows = [r for rs, _ in results for r in rs]
     fetched = sum(f for _, f in results)
     df = pd.DataFrame(rows, columns=RAW_COLUMNS)
-    return _strings(df.astype({"cik": "int64", "bytes": "Int64"})), problems, fetched
+    return _strings(df.astype({"cik": "int64", "bytes": "Int64", "is_primary": bool})), problems, fetched
+
+
+_EMPTY = {"uri": None, "sha256": None, "bytes": None, "content_type": None, "source": None, "fetched_at": None,
+          "skip_reason": None, "error": None}
+
+
+@dataclass(frozen=True)
+class _Document:
+    document_type: str
+    document: str | None
+    data: bytes
+    source: str
+    primary: bool
+    skip_reason: str | None = None
+    error: str | None = None
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NA
 
 
 def _strings(df: pd.DataFrame) -> pd.DataFrame:

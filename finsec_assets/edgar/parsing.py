@@ -8,6 +8,12 @@ from dataclasses import dataclass
 
 ACCESSION_RE = re.compile(r"^\d{10}-\d{2}-\d{6}$")
 ANNUAL_QUARTERLY_FORMS = ("10-K", "10-Q", "10-K405", "10-KT", "10-QT", "10-KSB", "10-QSB")
+# FINSEC_FORMS names form families; each family takes its variants (amendments, old small-business forms).
+FORM_FAMILIES = {
+    "10-K": ("10-K", "10-K405", "10-KT", "10-KSB"),
+    "10-Q": ("10-Q", "10-QT", "10-QSB"),
+    "8-K": ("8-K", "8-K12B", "8-K12G3", "8-K15D5"),
+}
 EDGAR_FIRST_QUARTER = dt.date(1993, 1, 1)
 
 
@@ -42,6 +48,21 @@ def is_amendment(form: str) -> bool:
 
 def is_10k_or_10q(form: str) -> bool:
     return base_form(form) in ANNUAL_QUARTERLY_FORMS
+
+
+def is_8k(form: str) -> bool:
+    return base_form(form) in FORM_FAMILIES["8-K"]
+
+
+def form_family(form: str) -> str | None:
+    """'10-K405/A' -> '10-K', '8-K/A' -> '8-K'; None for forms outside FORM_FAMILIES."""
+    base = base_form(form)
+    return next((family for family, members in FORM_FAMILIES.items() if base in members), None)
+
+
+def wanted_form(form: str, families: tuple[str, ...] | list[str]) -> bool:
+    """Whether a filing's form belongs to one of the FINSEC_FORMS families."""
+    return form_family(form) in families
 
 
 def quarter_of(day: dt.date) -> dt.date:
@@ -88,10 +109,17 @@ class FilingRef:
     filing_date: str
     report_date: str | None
     primary_document: str | None
+    items: str | None = None  # 8-K: EDGAR's comma-separated item numbers, e.g. "2.02,9.01"
+    acceptance_datetime: str | None = None  # ISO time EDGAR accepted the filing
 
     @property
     def folder(self) -> str:
         return f"/Archives/edgar/data/{self.cik}/{self.accession.replace('-', '')}"
+
+    @property
+    def full_submission_path(self) -> str:
+        """The complete submission .txt (every document of the filing as SGML <DOCUMENT> blocks)."""
+        return f"{self.folder}/{self.accession}.txt"
 
     @property
     def document_path(self) -> str:
@@ -111,13 +139,21 @@ def filings_from_submissions_arrays(arrays: dict, cik: int, source: str) -> list
                 raise EdgarDataError(f"{source}: array {k!r} has {len(v)} entries, accessionNumber has {n}")
     except (KeyError, TypeError) as exc:
         raise EdgarDataError(f"{source}: not a submissions filings object ({exc!r} missing or wrong type)") from exc
-    report = arrays.get("reportDate") or [None] * n
-    primary = arrays.get("primaryDocument") or [None] * n
+    report = _optional(arrays, "reportDate", n)
+    primary = _optional(arrays, "primaryDocument", n)
+    items = _optional(arrays, "items", n)
+    accepted = _optional(arrays, "acceptanceDateTime", n)
     return [
         FilingRef(arrays["accessionNumber"][i], cik, arrays["form"][i], arrays["filingDate"][i],
-                  report[i] or None, primary[i] or None)
+                  report[i] or None, primary[i] or None, items[i] or None, accepted[i] or None)
         for i in range(n)
     ]
+
+
+def _optional(arrays: dict, key: str, n: int) -> list:
+    """An optional parallel array; absent or of the wrong length (malformed) reads as all-missing."""
+    values = arrays.get(key)
+    return list(values) if isinstance(values, list) and len(values) == n else [None] * n
 
 
 SGML_DOC_RE = re.compile(rb"<DOCUMENT>(.*?)</DOCUMENT>", re.S | re.I)
@@ -160,3 +196,192 @@ def sniff_content(data: bytes) -> str:
     if printable / len(head) < 0.85:
         return "binary"
     return "text"
+
+
+# ---------------------------------------------------------------- 8-K: items and documents
+
+# Items as EDGAR's submissions JSON and the form number them since August 2004, with their official titles
+# (the SGML header's ITEM INFORMATION lines carry these titles, not the numbers).
+EIGHT_K_ITEMS = {
+    "1.01": "Entry into a Material Definitive Agreement",
+    "1.02": "Termination of a Material Definitive Agreement",
+    "1.03": "Bankruptcy or Receivership",
+    "1.04": "Mine Safety - Reporting of Shutdowns and Patterns of Violations",
+    "1.05": "Material Cybersecurity Incidents",
+    "2.01": "Completion of Acquisition or Disposition of Assets",
+    "2.02": "Results of Operations and Financial Condition",
+    "2.03": "Creation of a Direct Financial Obligation or an Obligation under an Off-Balance Sheet Arrangement of a Registrant",
+    "2.04": "Triggering Events That Accelerate or Increase a Direct Financial Obligation or an Obligation under an Off-Balance Sheet Arrangement",
+    "2.05": "Costs Associated with Exit or Disposal Activities",
+    "2.06": "Material Impairments",
+    "3.01": "Notice of Delisting or Failure to Satisfy a Continued Listing Rule or Standard; Transfer of Listing",
+    "3.02": "Unregistered Sales of Equity Securities",
+    "3.03": "Material Modification to Rights of Security Holders",
+    "4.01": "Changes in Registrant's Certifying Accountant",
+    "4.02": "Non-Reliance on Previously Issued Financial Statements or a Related Audit Report or Completed Interim Review",
+    "5.01": "Changes in Control of Registrant",
+    "5.02": "Departure of Directors or Certain Officers; Election of Directors; Appointment of Certain Officers; "
+            "Compensatory Arrangements of Certain Officers",
+    "5.03": "Amendments to Articles of Incorporation or Bylaws; Change in Fiscal Year",
+    "5.04": "Temporary Suspension of Trading Under Registrant's Employee Benefit Plans",
+    "5.05": "Amendments to the Registrant's Code of Ethics, or Waiver of a Provision of the Code of Ethics",
+    "5.06": "Change in Shell Company Status",
+    "5.07": "Submission of Matters to a Vote of Security Holders",
+    "5.08": "Shareholder Director Nominations",
+    "6.01": "ABS Informational and Computational Material",
+    "6.02": "Change of Servicer or Trustee",
+    "6.03": "Change in Credit Enhancement or Other External Support",
+    "6.04": "Failure to Make a Required Distribution",
+    "6.05": "Securities Act Updating Disclosure",
+    "6.06": "Static Pool",
+    "7.01": "Regulation FD Disclosure",
+    "8.01": "Other Events",
+    "9.01": "Financial Statements and Exhibits",
+}
+# Before the 2004 renumbering: Items 1-12.
+LEGACY_EIGHT_K_ITEMS = {
+    "1": "Changes in Control of Registrant",
+    "2": "Acquisition or Disposition of Assets",
+    "3": "Bankruptcy or Receivership",
+    "4": "Changes in Registrant's Certifying Accountant",
+    "5": "Other Events",
+    "6": "Resignations of Registrant's Directors",
+    "7": "Financial Statements and Exhibits",
+    "8": "Change in Fiscal Year",
+    "9": "Regulation FD Disclosure",
+    "10": "Amendments to the Registrant's Code of Ethics",
+    "11": "Temporary Suspension of Trading Under Registrant's Employee Benefit Plans",
+    "12": "Results of Operations and Financial Condition",
+}
+EIGHT_K_RENUMBERING = "2004-08-23"
+
+
+def _title_key(title: str) -> str:
+    return re.sub(r"[^a-z]+", " ", title.lower()).strip()
+
+
+_ITEM_BY_TITLE = {_title_key(t): k for k, t in EIGHT_K_ITEMS.items()}
+
+
+def parse_items(value: str | None) -> list[str]:
+    """EDGAR's items field ("2.02,9.01") as a sorted list of ids; '' or None -> []."""
+    if not value:
+        return []
+    out = {part.strip() for part in str(value).split(",") if part.strip()}
+    return sorted(out, key=lambda k: tuple(int(x) for x in k.split(".")) if re.fullmatch(r"\d+(?:\.\d+)?", k) else (99,))
+
+
+def item_id_from_title(title: str) -> str | None:
+    """'Results of Operations and Financial Condition' -> '2.02' (EDGAR's official titles, punctuation ignored);
+    older wording of 5.02 ('... Principal Officers') is matched on its first words."""
+    key = _title_key(title)
+    if key in _ITEM_BY_TITLE:
+        return _ITEM_BY_TITLE[key]
+    for known, item in _ITEM_BY_TITLE.items():
+        if len(key) >= 25 and (known.startswith(key[:25]) or key.startswith(known[:25])):
+            return item
+    return None
+
+
+@dataclass(frozen=True)
+class SubmissionHeader:
+    """What the SGML header of a full submission says about the filing."""
+
+    items: tuple[str, ...]  # ids mapped from ITEM INFORMATION titles
+    item_titles: tuple[str, ...]
+    acceptance_datetime: str | None  # ISO
+    form: str | None
+
+
+_HEADER_END_RE = re.compile(rb"</SEC-HEADER>|</IMS-HEADER>|<DOCUMENT>", re.I)
+_ITEM_INFORMATION_RE = re.compile(rb"^\s*ITEM INFORMATION:\s*(.+?)\s*$", re.M)
+_ACCEPTANCE_RE = re.compile(rb"<ACCEPTANCE-DATETIME>\s*(\d{14})")
+_SUBMISSION_TYPE_RE = re.compile(rb"CONFORMED SUBMISSION TYPE:\s*(\S+)")
+
+
+def submission_header(data: bytes) -> SubmissionHeader:
+    """Items (from ITEM INFORMATION), acceptance time and form from a full submission's SGML header."""
+    end = _HEADER_END_RE.search(data)
+    head = data[: end.start() if end else 20000]
+    titles = [m.decode("latin-1") for m in _ITEM_INFORMATION_RE.findall(head)]
+    items = tuple(dict.fromkeys(i for i in (item_id_from_title(t) for t in titles) if i))
+    accepted = _ACCEPTANCE_RE.search(head)
+    when = None
+    if accepted:
+        s = accepted.group(1).decode()
+        when = f"{s[:4]}-{s[4:6]}-{s[6:8]}T{s[8:10]}:{s[10:12]}:{s[12:14]}"
+    form = _SUBMISSION_TYPE_RE.search(head)
+    return SubmissionHeader(items, tuple(titles), when, form.group(1).decode() if form else None)
+
+
+@dataclass(frozen=True)
+class SgmlDocument:
+    """One <DOCUMENT> of a full submission: its declared type, file name and body."""
+
+    type: str
+    sequence: int | None
+    filename: str | None
+    description: str | None
+    body: bytes
+
+
+_SGML_FIELD_RE = {k: re.compile(rb"<" + k.encode() + rb">[ \t]*([^\r\n<]*)", re.I)
+                  for k in ("TYPE", "SEQUENCE", "FILENAME", "DESCRIPTION")}
+
+
+def full_submission_documents(data: bytes) -> list[SgmlDocument]:
+    """Every <DOCUMENT> block of a full submission .txt, in order."""
+    docs = []
+    for block in SGML_DOC_RE.findall(data):
+        head = block[: block.upper().find(b"<TEXT>")] if b"<TEXT>" in block.upper() else block[:2000]
+        fields = {k: (m.group(1).strip().decode("latin-1") if (m := r.search(head)) else None)
+                  for k, r in _SGML_FIELD_RE.items()}
+        text = SGML_TEXT_RE.search(block)
+        body = (text.group(1) if text else block).strip()
+        seq = fields["SEQUENCE"]
+        docs.append(SgmlDocument((fields["TYPE"] or "").upper(), int(seq) if seq and seq.isdigit() else None,
+                                 fields["FILENAME"] or None, fields["DESCRIPTION"] or None, body))
+    return docs
+
+
+EXHIBIT_PRESS_RELEASE_RE = re.compile(r"^EX-99(?:\.\d+)?[A-Z]?$", re.I)
+_EXHIBIT_NAME_RE = re.compile(r"(?:exhibit|(?:(?<![a-z])|(?<=\dd))ex)[-_]?99(?:[-_.]?(\d{1,2}))?(?!\d)", re.I)
+_UNREADABLE_EXTENSIONS = {".jpg": "image", ".jpeg": "image", ".gif": "image", ".png": "image", ".pdf": "PDF"}
+
+
+def exhibit_type_from_name(name: str) -> str | None:
+    """'d845033dex991.htm' -> 'EX-99.1', 'ex99-2.htm' -> 'EX-99.2', 'ex99.htm' -> 'EX-99'; None otherwise."""
+    stem = name.rsplit("/", 1)[-1].lower()
+    match = _EXHIBIT_NAME_RE.search(stem)
+    if not match:
+        return None
+    return f"EX-99.{int(match.group(1))}" if match.group(1) else "EX-99"
+
+
+def unreadable_kind(name: str | None, doc_type: str | None = None, body: bytes = b"") -> str | None:
+    """'image' or 'PDF' for exhibits that hold no text to extract (SGML type GRAPHIC or PDF, an image or PDF
+    file name, a uuencoded or PDF body); None for text and HTML."""
+    kind = (doc_type or "").upper()
+    if kind == "GRAPHIC":
+        return "image"
+    if kind == "PDF":
+        return "PDF"
+    if name:
+        for ext, what in _UNREADABLE_EXTENSIONS.items():
+            if name.lower().endswith(ext):
+                return what
+    head = body[:200].lstrip()
+    if head[:4].upper() == b"%PDF" or head.startswith(b"<PDF>"):
+        return "PDF"
+    if head.startswith(b"begin 6"):  # uuencoded binary inside a full submission
+        return "image"
+    return None
+
+
+def directory_listing(index_json: dict, source: str) -> list[dict]:
+    """Items of an EDGAR filing folder's index.json ({'directory': {'item': [{'name', 'size', ...}]}})."""
+    try:
+        items = index_json["directory"]["item"]
+        return [{"name": str(i["name"]), "size": i.get("size")} for i in items]
+    except (KeyError, TypeError) as exc:
+        raise EdgarDataError(f"{source}: not an EDGAR directory listing ({exc!r} missing or wrong type)") from exc

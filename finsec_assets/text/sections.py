@@ -1016,16 +1016,22 @@ def extract_sections_with_report(
     """Sections plus document flags and warnings (naming ``accession``); never raises on content.
 
     ``document`` is a primary document as bytes (gzip accepted) or str: HTML,
-    inline XBRL, or an SGML full submission whose main 10-K/10-Q is used.
+    inline XBRL, or an SGML full submission whose main 10-K/10-Q is used. An 8-K goes to
+    :mod:`finsec_assets.text.sections_8k` (items 1.01 ... 9.01 and its EX-99 press releases).
     """
+    if isinstance(form, str) and form.strip().upper().startswith("8-K"):
+        from finsec_assets.text.sections_8k import extract_8k_sections_with_report
+
+        return extract_8k_sections_with_report(document, accession)
     parsed = parse_document(document, form=form)
     return sections_from_parsed(parsed, form, accession)
 
 
 def extract_sections(document: bytes | str | None, form: str) -> list[Section]:
-    """Items of a 10-K or 10-Q (amendments and old variants accepted) in document order.
+    """Items of a 10-K, 10-Q or 8-K (amendments and old variants accepted) in document order.
 
     10-K ids: "1", "1A", ..., "7", "7A", ..., "16"; 10-Q ids: "I-1", "I-2" (MD&A),
-    ..., "II-1A", ..., "II-6". ``start``/``end`` index into ``html_to_text(document)``.
+    ..., "II-1A", ..., "II-6"; 8-K ids: "1.01", "2.02", ..., "9.01" (pre-2004: "5", "12"), and
+    "EX-99.1" ... for the press releases of a full submission. ``start``/``end`` index into ``html_to_text(document)``.
     """
     return extract_sections_with_report(document, form).sections

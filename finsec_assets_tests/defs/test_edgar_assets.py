@@ -14,7 +14,7 @@ from finsec_assets.storage.lake import open_lake
 from .helpers import check_results, lake_rows, lake_value, materialize, output_metadata
 
 ASSETS = [company_universe, filing_index, raw_filings]
-QUARTERS = {"2023-07-01": 8, "2024-01-01": 9}
+QUARTERS = {"2023-07-01": 8, "2024-01-01": 11}  # documents: 2024Q1 holds 9 10-Ks and 3M's 8-K with its press release
 
 
 def run_two_quarters(**finsec):
@@ -33,22 +33,24 @@ def test_two_quarters_land_in_the_lake_and_reruns_fetch_nothing(finsec_env):
                             "from raw_filings group by 1"))
     assert counts == QUARTERS
     assert dict(lake_rows("select partition_key, count(*) from raw_filings group by 1")) == QUARTERS
-    assert lake_value("select count(*) from company_universe where industry_code is not null") == 13
+    assert lake_value("select count(*) from company_universe where industry_code is not null") == 14
     forms = lake_rows("select form, count(*) from filing_index group by 1 order by 1")
-    assert forms == [("10-K", 9), ("10-Q", 8)]
+    assert forms == [("10-K", 9), ("10-Q", 8), ("8-K", 1)]
+    assert lake_rows("select document_type, document from raw_filings where not is_primary") == [
+        ("EX-99.1", "pressrelease3-8x24.htm")]
     assert lake_value("select count(*) from raw_filings where error is not null or sha256 is null") == 0
     meta = output_metadata(results["2024-01-01"], "raw_filings")
-    assert meta["dagster/row_count"] == 9 and meta["dagster/table_name"] == "lake.raw_filings"
+    assert meta["dagster/row_count"] == 11 and meta["dagster/table_name"] == "lake.raw_filings"
     assert "accession" in [c.name for c in meta["dagster/column_schema"].columns]
     first = meta["lake/snapshot_id"]
-    assert output_metadata(results["2024-01-01"], "raw_filings")["fetched"] == 9
+    assert output_metadata(results["2024-01-01"], "raw_filings")["fetched"] == 11
     again = materialize(ASSETS, selection=[raw_filings], partition_key="2024-01-01")
     assert again.success and output_metadata(again, "raw_filings")["fetched"] == 0
-    assert output_metadata(again, "raw_filings")["reused"] == 9
+    assert output_metadata(again, "raw_filings")["reused"] == 11
     # the rerun is a new snapshot; the quarter as the first run stored it can still be read
     assert output_metadata(again, "raw_filings")["lake/snapshot_id"] > first
     assert lake_value(f"select count(*) from lake.raw_filings AT (VERSION => {first}) "
-                      "where partition_key = '2024-01-01'") == 9
+                      "where partition_key = '2024-01-01'") == 11
 
 
 def test_same_on_s3(finsec_env, moto_s3, monkeypatch):
@@ -96,8 +98,8 @@ def test_parallel_processes_writing_different_partitions(finsec_env):
     for q, p, out in zip(quarters, procs, outputs):
         assert p.returncode == 0, f"{q}:\n{out[-3000:]}"
         assert "lock" not in out.lower() or "Could not set lock" not in out
-    assert lake_value("select count(*) from raw_filings") == 19
-    assert lake_value("select count(distinct accession) from filing_index") == 19
+    assert lake_value("select count(*) from raw_filings") == 21  # 20 filings, one 8-K press release
+    assert lake_value("select count(distinct accession) from filing_index") == 20
 
 
 def test_filing_index_check_names_the_companies_that_failed(finsec_env, replay_server, monkeypatch):

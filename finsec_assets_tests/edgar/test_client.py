@@ -29,9 +29,10 @@ def test_resources_through_both_hosts(replay_server):
     c = live(replay_server)
     assert c.company_tickers()["NVDA"] == 1045810
     refs = c.filings(320193)  # recent + the older page in filings.files
-    assert {r.accession for r in refs} == {"0000320193-23-000077", "0000912057-00-023442"}
+    assert {r.accession for r in refs} == {"0000320193-23-000077", "0000912057-00-023442", "0000320193-20-000008"}
+    assert next(r for r in refs if r.form == "8-K").items == "2.02,9.01"  # 8-K items from the submissions JSON
     assert replay_server.hits("/submissions/CIK0000320193-submissions-001.json") == 1
-    doc, source = c.filing_document(next(r for r in refs if r.primary_document))
+    doc, source = c.filing_document(next(r for r in refs if r.primary_document and r.form == "10-Q"))
     assert source == "primary" and b"<html" in doc[:2000].lower()
     old, source = c.filing_document(next(r for r in refs if not r.primary_document))
     assert source == "full_submission" and b"<DOCUMENT>" not in old

@@ -36,15 +36,18 @@ def _quarter(context) -> tuple:
 @dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"duckdb", "parquet"}, code_version=EDGAR_VERSION,
           check_specs=checks.filing_index_checks)
 def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, company_universe: pd.DataFrame):
-    """Every 10-K and 10-Q (amendments flagged) the universe filed in the quarter."""
+    """Every filing of the FINSEC_FORMS families (10-K, 10-Q, 8-K by default; amendments flagged) the universe filed
+    in the quarter; 8-K rows carry EDGAR's items ("2.02,9.01")."""
     start, end = _quarter(context)
-    df, problems = build_filing_index(finsec.edgar(), company_universe["cik"].astype(int).tolist(), start, end)
+    forms = finsec.settings().forms
+    df, problems = build_filing_index(finsec.edgar(), company_universe["cik"].astype(int).tolist(), start, end, forms)
     if problems.items and len(problems.items) == len(company_universe):
         raise dg.Failure(f"{quarter_label(context.partition_key)}: no company's submissions could be read",
                          metadata={"problems": md_list(problems.items)})
     yield table_output(df, {"quarter": quarter_label(context.partition_key), "companies": int(df["cik"].nunique()),
                             "10-K": int((df["form"].str.startswith("10-K")).sum()),
                             "10-Q": int((df["form"].str.startswith("10-Q")).sum()),
+                            "8-K": int((df["form"].str.startswith("8-K")).sum()), "forms": ",".join(forms),
                             "amendments": int(df["is_amendment"].sum()), "problems": md_list(problems.items)})
     yield checks.accession_format_and_unique(df, "filing_index")
     yield checks.every_company_indexed(company_universe, problems.failed, quarter_label(context.partition_key))
@@ -53,7 +56,9 @@ def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, comp
 @dg.asset(group_name="edgar", partitions_def=quarter_partitions, kinds={"s3", "parquet"}, code_version=EDGAR_VERSION,
           check_specs=checks.raw_filings_checks)
 def raw_filings(context: dg.AssetExecutionContext, finsec: FinsecResource, filing_index: pd.DataFrame):
-    """Each filing's primary document as a blob; a rerun fetches only what is not stored yet."""
+    """Each filing's primary document as a blob, plus an 8-K's EX-99 exhibits (press releases), one row per document
+    keyed by (accession, document); image and PDF exhibits are rows with a skip_reason. A rerun fetches only what is
+    not stored yet."""
     _quarter(context)
     store = finsec.object_store()
     previous = previous_partition(finsec, "raw_filings", context.partition_key)
@@ -61,10 +66,15 @@ def raw_filings(context: dg.AssetExecutionContext, finsec: FinsecResource, filin
         df, problems, fetched = fetch_filings(finsec.edgar(), store, filing_index, previous if len(previous) else None)
     except EdgarError as exc:  # pragma: no cover - fetch_filings catches per filing
         raise dg.Failure(str(exc)) from exc
+    skipped = df[df["skip_reason"].notna()]
     yield table_output(df, {"quarter": quarter_label(context.partition_key), "fetched": fetched,
                             "reused": int(df["uri"].notna().sum()) - fetched, "failed": len(problems.items),
+                            "exhibits": int((~df["is_primary"] & df["uri"].notna()).sum()),
+                            "document_types": dg.MetadataValue.md(
+                                df.groupby("document_type").size().to_frame("documents").to_markdown() if len(df) else "none"),
+                            "skipped": md_list(f"{r.accession} {r.document_type}: {r.skip_reason}" for r in skipped.itertuples()),
                             "stored_mb": round(float(df["bytes"].fillna(0).sum()) / 1e6, 2),
                             "problems": md_list(problems.items)})
-    yield checks.accession_format_and_unique(df, "raw_filings")
+    yield checks.accession_format_and_unique(df, "raw_filings", key=["accession", "document"])
     yield checks.every_index_row_has_a_document(filing_index, df)
     yield checks.stored_bytes_match_sha256(df, store)

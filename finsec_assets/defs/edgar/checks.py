@@ -21,16 +21,20 @@ filing_index_checks = [
 ]
 raw_filings_checks = [
     dg.AssetCheckSpec("every_index_row_has_a_document", asset="raw_filings",
-                      description="Each filing in filing_index has a stored primary document."),
+                      description="Each filing in filing_index has a stored primary document (exhibits aside)."),
     dg.AssetCheckSpec("stored_bytes_match_sha256", asset="raw_filings",
                       description="Re-reads every stored document and compares its sha256."),
-    dg.AssetCheckSpec("accession_format_and_unique", asset="raw_filings"),
+    dg.AssetCheckSpec("accession_format_and_unique", asset="raw_filings",
+                      description="Every accession is well formed and each (accession, document) appears once."),
 ]
 
 
-def accession_format_and_unique(df: pd.DataFrame, asset: str) -> dg.AssetCheckResult:
+def accession_format_and_unique(df: pd.DataFrame, asset: str, key: list[str] | None = None) -> dg.AssetCheckResult:
+    """``key`` defaults to the accession alone; raw_filings (several documents per 8-K) passes (accession, document)."""
     bad = sorted(a for a in df["accession"] if not ACCESSION_RE.match(str(a)))
-    dupes = sorted(df["accession"][df["accession"].duplicated()].unique())
+    key = key or ["accession"]
+    duplicated = df[key].astype(str).duplicated() if len(df) else pd.Series([], dtype=bool)
+    dupes = sorted(df["accession"][duplicated.to_numpy()].unique())
     return dg.AssetCheckResult(
         asset_key=asset, check_name="accession_format_and_unique", passed=not bad and not dupes,
         metadata={"malformed": ", ".join(bad[:20]) or "none", "duplicated": ", ".join(dupes[:20]) or "none"},
@@ -38,9 +42,10 @@ def accession_format_and_unique(df: pd.DataFrame, asset: str) -> dg.AssetCheckRe
 
 
 def every_index_row_has_a_document(index: pd.DataFrame, raw: pd.DataFrame) -> dg.AssetCheckResult:
-    stored = set(raw.loc[raw["uri"].notna(), "accession"])
+    primary = raw[raw["is_primary"].astype(bool)] if "is_primary" in raw else raw
+    stored = set(primary.loc[primary["uri"].notna(), "accession"])
     missing = sorted(set(index["accession"]) - stored)
-    errors = raw.set_index("accession")["error"].to_dict() if len(raw) else {}
+    errors = primary.drop_duplicates("accession").set_index("accession")["error"].to_dict() if len(primary) else {}
     return dg.AssetCheckResult(
         asset_key="raw_filings", check_name="every_index_row_has_a_document", passed=not missing,
         severity=dg.AssetCheckSeverity.ERROR,

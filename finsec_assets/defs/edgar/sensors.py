@@ -1,4 +1,4 @@
-"""new_filings_sensor and universe_backfill_sensor: EDGAR-driven runs and backfills."""
+"""new_filings_sensor, material_event_sensor and universe_backfill_sensor: EDGAR-driven runs and backfills."""
 
 import datetime as dt
 import hashlib
@@ -7,7 +7,7 @@ import json
 import dagster as dg
 
 from ...edgar.client import EdgarError
-from ...edgar.parsing import EdgarDataError, is_10k_or_10q, quarter_of
+from ...edgar.parsing import EdgarDataError, is_8k, is_10k_or_10q, parse_items, quarter_of
 from ..common import FinsecResource, quarter_partitions
 from ..jobs import QUARTER_REFRESH
 
@@ -110,3 +110,118 @@ def universe_backfill_sensor(context: dg.SensorEvaluationContext, finsec: Finsec
                                                                          "finsec/new_ciks": ",".join(map(str, added))[:200]})],
         cursor=json.dumps(sorted(set(ciks) | seen)),
     )
+
+
+# The 8-K path of one quarter, and the ratings that follow it.
+EIGHT_K_PATH = ["filing_index", "raw_filings", "filing_sections", "nlp_scores", "filing_summaries", "filing_events"]
+material_event_refresh = dg.define_asset_job(
+    "material_event_refresh", selection=dg.AssetSelection.assets(*EIGHT_K_PATH), partitions_def=quarter_partitions,
+    description="One quarter's 8-K path after a material 8-K: index, documents and press releases, sections, scores, "
+                "summaries, filing_events.")
+rating_refresh = dg.define_asset_job("rating_refresh", selection=dg.AssetSelection.assets("rating_predictions"),
+                                     description="rating_predictions again, after a material 8-K's quarter is refreshed.")
+
+
+def _cursor(raw: str | None) -> dict:
+    try:
+        cursor = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        cursor = {}
+    if not isinstance(cursor, dict):
+        cursor = {}
+    return {"known": cursor.get("known", {}), "offset": int(cursor.get("offset", 0)), "pending": cursor.get("pending", {})}
+
+
+@dg.sensor(jobs=[material_event_refresh, rating_refresh], minimum_interval_seconds=600,
+           default_status=dg.DefaultSensorStatus.STOPPED)
+def material_event_sensor(context: dg.SensorEvaluationContext, finsec: FinsecResource):
+    """Watches the universe's new 8-Ks. One whose items include a trigger (FINSEC_MATERIAL_EVENT_ITEMS, default 2.02,
+    1.01, 1.03, 2.06, 4.02, 5.02) requests a material_event_refresh run of its quarter (one run per quarter per tick);
+    once that run has succeeded, a later tick requests rating_refresh tagged with the company's CIK.
+
+    The cursor keeps, per CIK, the 8-K accessions already seen (a company seen for the first time is only
+    recorded), where the last tick stopped, and the quarter runs whose ratings are still to refresh.
+    """
+    ciks = _universe_ciks(finsec)
+    if not ciks:
+        return dg.SkipReason("company_universe has not been materialized yet")
+    settings = finsec.settings()
+    if "8-K" not in settings.forms:
+        return dg.SkipReason(f"FINSEC_FORMS={','.join(settings.forms)} leaves out 8-K: no 8-K path to refresh")
+    triggers = set(settings.material_event_items)
+    cursor = _cursor(context.cursor)
+    known: dict[str, list[str]] = cursor["known"]
+    pending: dict[str, dict] = cursor["pending"]
+    requests: list[dg.RunRequest] = []
+
+    # 1. quarter runs launched by earlier ticks: once one succeeded, its companies' ratings follow
+    for run_key, info in sorted(pending.items()):
+        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+        if not runs:
+            continue
+        status = runs[0].status
+        if status == dg.DagsterRunStatus.SUCCESS:
+            requests.append(dg.RunRequest(
+                job_name=rating_refresh.name, run_key=f"ratings-after-{run_key}",
+                tags={"finsec/trigger": "material_event_sensor", "finsec/ciks": ",".join(map(str, info["ciks"]))[:200],
+                      "finsec/after_run": runs[0].run_id}))
+            del pending[run_key]
+        elif status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            context.log.warning(f"material_event_sensor: {run_key} ended {status.value}; ratings not refreshed for it")
+            del pending[run_key]
+
+    # 2. new 8-Ks of the next batch of companies
+    offset = cursor["offset"] % len(ciks)
+    batch = (ciks[offset:] + ciks[:offset])[:MAX_COMPANIES_PER_TICK]
+    since = quarter_of(dt.date.today() - dt.timedelta(days=200))
+    client = finsec.edgar(retries=2)
+    material: dict[str, dict[str, list]] = {}  # quarter -> {"accessions": [...], "ciks": [...], "items": [...]}
+    errors: list[str] = []
+    read = 0
+    for cik in batch:
+        try:
+            refs = [r for r in client.filings(cik, since=since, refresh=True)
+                    if is_8k(r.form) and r.filing_date >= since.isoformat()]
+        except (EdgarError, EdgarDataError) as exc:
+            errors.append(f"CIK {cik}: {exc}")
+            if len(errors) >= 3 and read == 0:
+                break  # EDGAR is down: stop this tick early, keep the cursor
+            continue
+        read += 1
+        seen = set(known.get(str(cik), []))
+        if str(cik) in known:
+            for r in refs:
+                hit = sorted(set(parse_items(r.items)) & triggers)
+                if r.accession in seen or not hit:
+                    continue
+                q = quarter_of(dt.date.fromisoformat(r.filing_date)).isoformat()
+                entry = material.setdefault(q, {"accessions": [], "ciks": [], "items": []})
+                entry["accessions"].append(r.accession)
+                entry["ciks"] = sorted(set(entry["ciks"]) | {cik})
+                entry["items"] = sorted(set(entry["items"]) | set(hit))
+        known[str(cik)] = sorted({r.accession for r in refs})  # older ones age out of the window
+    for msg in errors:
+        context.log.warning(f"material_event_sensor: {msg}")
+    if errors and read == 0:
+        return dg.SensorResult(
+            run_requests=requests,
+            skip_reason=None if requests else dg.SkipReason(
+                f"EDGAR could not be read: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")),
+            cursor=json.dumps({**_cursor(context.cursor), "pending": pending}, sort_keys=True))
+    valid = set(quarter_partitions.get_partition_keys())
+    for q, entry in sorted(material.items()):
+        if q not in valid:
+            continue
+        run_key = f"material-event-{q}-{hashlib.sha1(','.join(sorted(entry['accessions'])).encode()).hexdigest()[:12]}"
+        requests.append(dg.RunRequest(
+            job_name=material_event_refresh.name, partition_key=q, run_key=run_key,
+            tags={"finsec/trigger": "material_event_sensor", "finsec/new_accessions": ",".join(sorted(entry["accessions"]))[:200],
+                  "finsec/material_items": ",".join(entry["items"]), "finsec/ciks": ",".join(map(str, entry["ciks"]))[:200]}))
+        pending[run_key] = {"quarter": q, "ciks": entry["ciks"]}
+    new_cursor = json.dumps({"known": known, "offset": (offset + len(batch)) % len(ciks), "pending": pending}, sort_keys=True)
+    if not requests:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"no new 8-K with items {','.join(sorted(triggers))} among {len(batch)} companies"
+                                      + (f"; {len(errors)} failed: {errors[0]}" if errors else "")),
+            cursor=new_cursor)
+    return dg.SensorResult(run_requests=requests, cursor=new_cursor)

@@ -8,28 +8,37 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from ...edgar.parsing import EIGHT_K_ITEMS, base_form, parse_items
 from ...storage.object_store import ObjectStore
 from ...text import html as html_module
 from ...storage.tables import content_hash
-from ...text import scoring, summarize, sections as sections_module, sentences as sentences_module
+from ...text import scoring, summarize, sections as sections_module, sections_8k, sentences as sentences_module
 from ..common import (FinsecResource, figure, md_list, png_metadata, previous_partition, quarter_partitions, reusable_rows,
                       file_sha256, source_version, table_output, text_sha256)
 from . import checks
 
+# document_type: the stored document a section comes from ('10-K', '8-K', or 'EX-99.1' for a press release, whose
+# one section's item is the same); start/end index into that document's text.
 SECTION_COLUMNS = ["accession", "cik", "form", "filing_date", "item", "title", "text", "start", "end", "n_chars", "n_words",
-                   "flags", "document_flags", "source_sha256", "extractor_version"]
-EXTRACTOR_VERSION = source_version(html_module, sections_module)
+                   "flags", "document_flags", "source_sha256", "extractor_version", "document_type"]
+EXTRACTOR_VERSION = source_version(html_module, sections_module, sections_8k)
 
 
 def _sections_of_filing(args: tuple[dict, str]) -> tuple[list[dict], list[str]]:
     rec, store_url = args
     store = ObjectStore(store_url)
-    report = sections_module.extract_sections_with_report(store.get_bytes(rec["uri"]), rec["form"], accession=rec["accession"])
+    data = store.get_bytes(rec["uri"])
+    primary = bool(rec.get("is_primary", True))
+    document_type = rec.get("document_type") or rec["form"]
+    if primary:
+        report = sections_module.extract_sections_with_report(data, rec["form"], accession=rec["accession"])
+    else:  # an 8-K's EX-99 exhibit: the press release is one section
+        report = sections_8k.exhibit_section_report(data, document_type, accession=rec["accession"])
     rows = [{
         "accession": rec["accession"], "cik": int(rec["cik"]), "form": rec["form"], "filing_date": rec["filing_date"],
         "item": s.item, "title": s.title, "text": s.text, "start": s.start, "end": s.end, "n_chars": len(s.text),
         "n_words": len(s.text.split()), "flags": list(s.flags), "document_flags": list(report.flags),
-        "source_sha256": rec["sha256"], "extractor_version": EXTRACTOR_VERSION,
+        "source_sha256": rec["sha256"], "extractor_version": EXTRACTOR_VERSION, "document_type": document_type,
     } for s in report.sections]
     return rows, [f"{rec['accession']}: {w}" for w in report.warnings] + (
         [f"{rec['accession']}: {', '.join(report.flags)}"] if not rows else [])
@@ -38,9 +47,10 @@ def _sections_of_filing(args: tuple[dict, str]) -> tuple[list[dict], list[str]]:
 @dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=EXTRACTOR_VERSION,
           check_specs=checks.filing_sections_checks)
 def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_filings: pd.DataFrame):
-    """10-K and 10-Q items (1, 1A, 7 ... / I-2, II-1A ...) as clean text; a filing whose document and
-    extractor are unchanged is not parsed again."""
+    """10-K, 10-Q and 8-K items (1, 1A, 7 ... / I-2, II-1A ... / 2.02, 8.01 ...) and 8-K press releases (EX-99.1) as
+    clean text; a document whose bytes and extractor are unchanged is not parsed again."""
     stored = raw_filings[raw_filings["uri"].notna()]
+    filings = stored[stored["is_primary"].astype(bool)] if "is_primary" in stored else stored
     previous = previous_partition(finsec, "filing_sections", context.partition_key)
     reuse = pd.DataFrame(columns=SECTION_COLUMNS)
     if len(previous) and "source_sha256" in previous:
@@ -48,7 +58,8 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
         keep = [(a, s) in fresh and v == EXTRACTOR_VERSION
                 for a, s, v in zip(previous["accession"], previous["source_sha256"], previous["extractor_version"])]
         reuse = previous[keep]
-    todo = stored[~stored["accession"].isin(set(reuse["accession"]))]
+    done = set(zip(reuse["accession"], reuse["source_sha256"]))
+    todo = stored[np.array([(a, s) not in done for a, s in zip(stored["accession"], stored["sha256"])], dtype=bool)]
     jobs = [(rec, finsec.settings().object_store_url) for rec in todo.to_dict("records")]
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
@@ -62,24 +73,55 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
     rows = [r for rs, _ in results for r in rs]
     df = pd.concat([reuse, pd.DataFrame(rows, columns=SECTION_COLUMNS)], ignore_index=True)
     df = df.astype({"cik": "int64", "start": "int64", "end": "int64", "n_chars": "int64", "n_words": "int64"})
-    df = df.sort_values(["accession", "start"]).reset_index(drop=True)
+    df = df.sort_values(["accession", "document_type", "start"]).reset_index(drop=True)
     counts = df.groupby("item").size().sort_values(ascending=False)
     mdna = df[df["item"].isin(["7", "I-2"])]
+    eight_k = df[df["form"].str.upper().str.startswith("8-K")]
     yield table_output(df, {
-        "filings": int(stored["accession"].nunique()), "parsed": len(jobs), "reused_filings": int(reuse["accession"].nunique()),
+        "filings": int(filings["accession"].nunique()), "parsed": len(jobs), "reused_filings": int(reuse["accession"].nunique()),
         "sections": len(df), "mdna_sections": len(mdna),
+        "8k_items": int((eight_k["document_type"] == eight_k["form"].str.upper().str.removesuffix("/A")).sum()),
+        "press_releases": int(eight_k["item"].str.startswith("EX-99").sum()),
         "median_mdna_words": int(mdna["n_words"].median()) if len(mdna) else 0,
         "items": dg.MetadataValue.md(counts.to_frame("sections").to_markdown()),
         "warnings": md_list(warnings),
     })
-    yield checks.required_items_present(df, stored)
+    yield checks.required_items_present(df, filings)
     yield checks.no_table_of_contents_section(df)
     yield checks.sections_do_not_overlap(df)
 
 
+# 8-K items worth scoring: results of operations, Regulation FD and other events (before the 2004 renumbering
+# Items 12, 9 and 5), and the press releases.
+EIGHT_K_SCORED_ITEMS = ["2.02", "7.01", "8.01", "8-K:12", "8-K:9", "8-K:5", "EX-99*"]
+
+
+def select_items(sections: pd.DataFrame, items: list[str]) -> pd.Series:
+    """Rows whose item is in ``items``; an entry ending in '*' is a prefix ('EX-99*': every EX-99 press release).
+    10-K/10-Q item ids and 8-K ids never collide ('7' vs '7.01'), except pre-2004 8-K items, which are only
+    taken from 8-Ks when named with the form: '8-K:12'."""
+    if sections.empty:
+        return pd.Series([], dtype=bool, index=sections.index)
+    item = sections["item"].astype(str)
+    is_8k = sections["form"].astype(str).str.upper().str.startswith("8-K")
+    mask = pd.Series(False, index=sections.index)
+    for entry in items:
+        if entry.upper().startswith("8-K:"):
+            mask |= is_8k & (item == entry[4:])
+        elif entry.endswith("*"):
+            mask |= item.str.startswith(entry[:-1])
+        elif "." in entry or entry.upper().startswith("EX-"):
+            mask |= item == entry
+        else:
+            mask |= ~is_8k & (item == entry)  # a 10-K/10-Q id: never a legacy 8-K 'Item 7'
+    return mask
+
+
 class NlpScoresConfig(dg.Config):
-    items: list[str] = Field(default=["7", "I-2", "1A", "II-1A"],
-                             description="Items to score: MD&A (7, I-2) and Risk Factors (1A, II-1A) by default.")
+    items: list[str] = Field(default=["7", "I-2", "1A", "II-1A", *EIGHT_K_SCORED_ITEMS],
+                             description="Items to score: MD&A (7, I-2), Risk Factors (1A, II-1A), 8-K items 2.02, 7.01, "
+                                         "8.01 and the EX-99 press releases by default ('X*' is a prefix; '8-K:12' a "
+                                         "pre-2004 8-K item).")
     word_lists: dict[str, list[str]] = Field(
         default={}, description="Extra or replacement word lists by score name, e.g. {'esg': ['climate', ...]}.")
     word_list_files: dict[str, str] = Field(default={}, description="Word lists by score name, as file paths (one word per line).")
@@ -104,7 +146,7 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finse
     # The reuse key covers the list files' contents, not only their paths: an edited list recomputes.
     list_files = {name: file_sha256(path) for name, path in sorted(config.word_list_files.items())}
     version = f"{SCORER_VERSION}-{content_hash(pd.DataFrame({'config': [repr((sorted(lists.items()), list_files))]}))[:8]}"
-    chosen = filing_sections[filing_sections["item"].isin(config.items)].copy()
+    chosen = filing_sections[select_items(filing_sections, config.items)].copy()
     chosen["text_sha256"] = text_sha256(chosen["text"].fillna(""))
     previous = previous_partition(finsec, "nlp_scores", context.partition_key)
     reuse, todo = reusable_rows(previous, chosen, ["accession", "item", "text_sha256"], {"scorer_version": version})
@@ -136,7 +178,9 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finse
 
 
 class FilingSummariesConfig(dg.Config):
-    items: list[str] = Field(default=["7", "I-2"], description="Items to summarize (MD&A by default).")
+    items: list[str] = Field(default=["7", "I-2", *EIGHT_K_SCORED_ITEMS],
+                             description="Items to summarize: MD&A, and 8-K items 2.02, 7.01, 8.01 and the press releases "
+                                         "by default (same syntax as nlp_scores).")
     methods: list[str] = Field(default=["jaccard", "kmedoids"], description="'jaccard' and/or 'kmedoids'.")
     jaccard_size: int = Field(default=8, description="Sentences kept by the Jaccard summarizer.")
     kmedoids_size: int = Field(default=8, description="Clusters (one medoid sentence each) for the k-medoids summarizer.")
@@ -157,7 +201,7 @@ def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesC
     if unknown:
         raise dg.Failure(f"filing_summaries: unknown methods {sorted(unknown)} (use jaccard, kmedoids)")
     version = f"{SUMMARIZER_VERSION}-{content_hash(pd.DataFrame({'config': [config.model_dump_json()]}))[:8]}"
-    chosen = filing_sections[filing_sections["item"].isin(config.items) & (filing_sections["n_words"] > 0)]
+    chosen = filing_sections[select_items(filing_sections, config.items) & (filing_sections["n_words"] > 0)]
     wanted = chosen.merge(pd.DataFrame({"method": config.methods}), how="cross")
     wanted["text_sha256"] = text_sha256(wanted["text"])
     previous = previous_partition(finsec, "filing_summaries", context.partition_key)
@@ -188,3 +232,68 @@ def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesC
         "example": dg.MetadataValue.md(f"**{example.accession} item {example['item']} ({example.method})**\n\n{example.summary}"
                                        if example is not None else "none"),
     })
+
+
+EVENT_COLUMNS = ["accession", "cik", "form", "filing_date", "acceptance_datetime", "item", "title", "document_type",
+                 "is_exhibit", "legacy_item", "listed_by_edgar", "found_in_text", "n_words", *SCORE_COLUMNS, "flags"]
+
+
+@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version="1",
+          check_specs=checks.filing_events_checks)
+def filing_events(context: dg.AssetExecutionContext, filing_index: pd.DataFrame, filing_sections: pd.DataFrame,
+                  nlp_scores: pd.DataFrame):
+    """One row per 8-K item (and per EX-99 press release) filed in the quarter: when it was filed and accepted, its
+    title and its scores; items EDGAR lists that the text lacks are rows too (found_in_text false)."""
+    if "form" not in filing_index or "item" not in filing_sections:  # a quarter with nothing stored
+        index, sections = pd.DataFrame(columns=["accession", "form"]), pd.DataFrame(columns=SECTION_COLUMNS)
+    else:
+        index = filing_index[filing_index["form"].astype(str).str.upper().str.startswith("8-K")]
+        sections = filing_sections[filing_sections["accession"].isin(set(index["accession"]))]
+    scores = (nlp_scores.drop_duplicates(["accession", "item"]).set_index(["accession", "item"])
+              if len(nlp_scores) and {"accession", "item"} <= set(nlp_scores.columns) else None)
+    rows = []
+    for filing in index.to_dict("records"):
+        listed = parse_items(filing.get("items"))
+        mine = sections[sections["accession"] == filing["accession"]]
+        seen = set()
+        for s in mine.to_dict("records"):
+            seen.add(s["item"])
+            exhibit = str(s["item"]).upper().startswith("EX-")
+            rows.append({**_event_base(filing), "item": s["item"], "title": s["title"], "document_type": s["document_type"],
+                         "is_exhibit": exhibit, "legacy_item": "legacy_item" in list(s["flags"]),
+                         "listed_by_edgar": (s["item"] in listed) if not exhibit else None, "found_in_text": True,
+                         "n_words": int(s["n_words"]), **_scores_of(scores, filing["accession"], s["item"]),
+                         "flags": list(s["flags"])})
+        for item in listed:
+            if item not in seen:
+                rows.append({**_event_base(filing), "item": item, "title": EIGHT_K_ITEMS.get(item, ""),
+                             "document_type": base_form(filing["form"]), "is_exhibit": False, "legacy_item": False,
+                             "listed_by_edgar": True, "found_in_text": False, "n_words": 0,
+                             **_scores_of(None, filing["accession"], item), "flags": ["not_found_in_text"]})
+    df = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    # explicit types, so a quarter without 8-Ks stores the same schema (DOUBLE scores, not VARCHAR) as one with them
+    df = df.astype({"cik": "int64", "n_words": "int64", "is_exhibit": bool, "legacy_item": bool, "found_in_text": bool,
+                    "listed_by_edgar": "boolean", **{c: "float64" for c in SCORE_COLUMNS},
+                    **{c: "string" for c in ("accession", "form", "filing_date", "acceptance_datetime", "item", "title",
+                                             "document_type")}})
+    df = df.sort_values(["filing_date", "accession", "is_exhibit", "item"]).reset_index(drop=True)
+    items = df[~df["is_exhibit"]]
+    yield table_output(df, {
+        "8k_filings": int(index["accession"].nunique()), "events": len(items), "press_releases": int(df["is_exhibit"].sum()),
+        "items": dg.MetadataValue.md(items.groupby("item").size().to_frame("events").to_markdown() if len(items) else "none"),
+        "scored": int(df["sentiment"].notna().sum()),
+    })
+    yield checks.events_match_edgar_items(df)
+
+
+def _event_base(filing: dict) -> dict:
+    accepted = filing.get("acceptance_datetime")
+    return {"accession": filing["accession"], "cik": int(filing["cik"]), "form": filing["form"],
+            "filing_date": filing["filing_date"], "acceptance_datetime": accepted if isinstance(accepted, str) and accepted else None}
+
+
+def _scores_of(scores, accession: str, item: str) -> dict:
+    if scores is None or (accession, item) not in scores.index:
+        return {c: np.nan for c in SCORE_COLUMNS}
+    row = scores.loc[(accession, item)]
+    return {c: float(row[c]) if c in row and pd.notna(row[c]) else np.nan for c in SCORE_COLUMNS}

@@ -15,6 +15,11 @@ filing_sections_checks = [
     dg.AssetCheckSpec("sections_do_not_overlap", asset="filing_sections",
                       description="Within a filing, each section ends before the next one starts."),
 ]
+filing_events_checks = [
+    dg.AssetCheckSpec("events_match_edgar_items", asset="filing_events",
+                      description="The items found in each 8-K's text are the items EDGAR lists for it (a warning: "
+                                  "filers sometimes list an item they do not head, or the reverse)."),
+]
 nlp_scores_checks = [
     dg.AssetCheckSpec("scores_in_range", asset="nlp_scores",
                       description="Word-list shares in [0, 1], polarity and sentiment in [-1, 1], readability in [5, 40], no NaN."),
@@ -43,7 +48,10 @@ def no_table_of_contents_section(sections: pd.DataFrame) -> dg.AssetCheckResult:
 
 def sections_do_not_overlap(sections: pd.DataFrame) -> dg.AssetCheckResult:
     bad = []
-    for accession, group in sections.sort_values(["accession", "start"]).groupby("accession"):
+    # offsets index into each document's own text: an 8-K and its press release are compared apart
+    keys = ["accession", "document_type"] if "document_type" in sections else ["accession"]
+    for key, group in sections.sort_values([*keys, "start"]).groupby(keys):
+        accession = key[0] if isinstance(key, tuple) else key
         ends = group["end"].to_numpy()
         starts = group["start"].to_numpy()
         for i in np.nonzero(starts[1:] < ends[:-1])[0]:
@@ -72,3 +80,24 @@ def scores_in_range(scores: pd.DataFrame) -> dg.AssetCheckResult:
     problems += [f"{r.accession} {r.item}: NaN score" for r in scored[nan].itertuples()]
     return dg.AssetCheckResult(asset_key="nlp_scores", check_name="scores_in_range", passed=not problems,
                                metadata={"rows": len(scores), "scored": len(scored), "problems": md_list(problems)})
+
+
+def events_match_edgar_items(events: pd.DataFrame) -> dg.AssetCheckResult:
+    """Item-id agreement with EDGAR's items field, per filing; filings EDGAR lists no items for are not judged."""
+    items = events[~events["is_exhibit"].astype(bool)] if len(events) else events
+    judged = items[items["listed_by_edgar"].notna()] if len(items) else items
+    listed_accessions = set(items.loc[items["listed_by_edgar"].fillna(False).astype(bool), "accession"]) if len(items) else set()
+    judged = judged[judged["accession"].isin(listed_accessions)] if len(judged) else judged
+    missing = judged[~judged["found_in_text"].astype(bool)]
+    extra = judged[judged["found_in_text"].astype(bool) & ~judged["listed_by_edgar"].fillna(False).astype(bool)]
+    found = int(judged["found_in_text"].astype(bool).sum()) if len(judged) else 0
+    listed = int(judged["listed_by_edgar"].fillna(False).astype(bool).sum()) if len(judged) else 0
+    agree = found - len(extra)
+    return dg.AssetCheckResult(
+        asset_key="filing_events", check_name="events_match_edgar_items", passed=missing.empty and extra.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"filings": len(listed_accessions), "precision": round(agree / found, 4) if found else 1.0,
+                  "recall": round(agree / listed, 4) if listed else 1.0,
+                  "listed_not_found": md_list(f"{r.accession} item {r.item}" for r in missing.itertuples()),
+                  "found_not_listed": md_list(f"{r.accession} item {r.item}" for r in extra.itertuples())},
+    )
