@@ -1,6 +1,7 @@
-"""raw_filings -> filing_sections -> nlp_scores, filing_summaries."""
+"""raw_filings -> filing_sections -> nlp_scores, filing_summaries, filing_events."""
 
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from ...edgar import parsing as parsing_module
 from ...edgar.parsing import EIGHT_K_ITEMS, base_form, parse_items
 from ...storage.object_store import ObjectStore
 from ...text import html as html_module
@@ -238,7 +240,11 @@ EVENT_COLUMNS = ["accession", "cik", "form", "filing_date", "acceptance_datetime
                  "is_exhibit", "legacy_item", "listed_by_edgar", "found_in_text", "n_words", *SCORE_COLUMNS, "flags"]
 
 
-@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version="1",
+# The events table is assembled here, from the 8-K section rules and the scores it carries.
+EVENTS_VERSION = source_version(sys.modules[__name__], sections_8k, parsing_module)
+
+
+@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=EVENTS_VERSION,
           check_specs=checks.filing_events_checks)
 def filing_events(context: dg.AssetExecutionContext, filing_index: pd.DataFrame, filing_sections: pd.DataFrame,
                   nlp_scores: pd.DataFrame):
