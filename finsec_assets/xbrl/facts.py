@@ -484,8 +484,8 @@ def _align(clean: str, stream: str, walk: _Walk, rows: list[dict], elements: lis
     section_starts = [s.start for s in sections]
     cursor = 0
     for row, (el, chain) in zip(rows, elements):
-        if row["is_hidden"]:
-            continue
+        if row["is_hidden"] or not row["display_text"]:
+            continue  # nothing displayed (ix:hidden, an empty nil fact): nothing to place
         first, last = _first_and_last_piece(stream, walk, chain)
         found = _find(clean, first, cursor, allow_context=el not in walk.in_table) if first else None
         if found is not None and last is not None:
