@@ -292,22 +292,27 @@ def _first_and_last_piece(stream: str, walk: _Walk, chain: list) -> tuple[tuple 
 def _chain_text(el, continuations: dict[str, object], flags: list[str]) -> tuple[str, list]:
     """The fact's text with its continuedAt chain, ix:exclude left out; also the elements of the chain."""
     def own_text(node) -> str:
-        out = []
+        out: list[str] = []
 
-        def visit(n):
+        def flat(text: str | None) -> str:  # newlines in the source are spaces; block tags make the breaks
+            return (text or "").replace("\r", " ").replace("\n", " ")
+
+        def visit(n) -> None:
             if _is_ix(n, "exclude"):
-                out.append(n.tail or "") if n is not node else None
+                if n is not node:
+                    out.append(flat(n.tail))
                 return
             if isinstance(n.tag, str):
-                if _local(n.tag) in _BLOCKS:
+                block = _local(n.tag) in _BLOCKS
+                if block:
                     out.append("\n")
-                out.append(n.text or "")
+                out.append(flat(n.text))
                 for child in n:
                     visit(child)
-                if _local(n.tag) in _BLOCKS:
+                if block:
                     out.append("\n")
             if n is not node:
-                out.append(n.tail or "")
+                out.append(flat(n.tail))
 
         visit(node)
         return "".join(out)
