@@ -6,6 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from ...storage.object_store import ObjectStore
 from ...text import html as html_module, sections as sections_module
@@ -63,6 +64,9 @@ def xbrl_facts(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_fi
     df = df.astype({"cik": "int64", "start": "Int64", "end": "Int64", "doc_start": "Int64", "doc_end": "Int64",
                     "scale": "Int64", "value": "float64", "is_numeric": "bool", "is_nil": "bool", "is_hidden": "bool",
                     "in_table": "bool"})
+    df["flags"] = df["flags"].map(lambda f: [str(x) for x in f])
+    if df.empty:  # a quarter without inline XBRL: flags still typed list<string>, so every partition has one schema
+        df["flags"] = df["flags"].astype(pd.ArrowDtype(pa.list_(pa.string())))
     df = df.sort_values(["accession", "doc_start", "fact_id"], na_position="last", kind="stable").reset_index(drop=True)
     without = sorted(set(stored["accession"]) - set(df["accession"]))
     flag_counts = df["flags"].explode().value_counts() if len(df) else pd.Series(dtype=int)
