@@ -7,8 +7,8 @@ corpus, against SEC's companyfacts (each SEC fact of the filing found with the s
   its time includes the alignment to section text;
 - Arelle, the reference implementation, offline (no DTS download, so concepts are untyped): 99.8% on the 6 filings
   the peers read, about half our speed for reading facts alone, and no link from a fact to the cleaned text;
-- ``ixbrlparse`` (BeautifulSoup): 96.4%, a third of our speed; it lacks the ixt-sec duration rules, drops
-  ``continuedAt`` chains and keeps no document position.
+- ``ixbrlparse`` (BeautifulSoup): 96.4%, a third of our speed; it lacks the ixt-sec duration rules (duryear,
+  durwordsen ...) and keeps no document position.
 
 Alignment needs the fact *elements* in document order with their visible neighbours, which only a tree walk of
 our own gives; with that walk the rest (contexts, units, the transformation rules of
