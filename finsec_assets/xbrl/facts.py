@@ -527,12 +527,12 @@ def _find(clean: str, located: tuple[str, int, int], cursor: int, allow_context:
 
 
 def _find_paragraph(clean: str, line: str, origin: int) -> int:
-    """Where ``line`` stands as a whole paragraph (or a whole-word run inside one) of the clean text."""
+    """Where ``line`` stands as a whole paragraph of the clean text (-1 if nowhere)."""
     at = clean.find(line, origin)
     while at >= 0:
         before = clean[at - 1] if at else "\n"
         after = clean[at + len(line)] if at + len(line) < len(clean) else "\n"
-        if before in "\n " and after in "\n ":
+        if before == "\n" and after == "\n":
             return at
         at = clean.find(line, at + 1)
     return -1
