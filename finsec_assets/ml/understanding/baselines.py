@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .words import NUMBER_RE, WORD_RE, number_shape
+from .words import NUMBER_RE, number_shape, split_words
 
 # ------------------------------------------------------------------------------------------ NER
 
@@ -58,7 +58,7 @@ _STOP = frozenset("a an the of for to in on at by and or what was were is are ho
 
 
 def _terms(text: str) -> list[str]:
-    return [w.lower() for w in WORD_RE.findall(text) if w[:1].isalpha() and w.lower() not in _STOP]
+    return [w.lower() for w in split_words(text)[0] if w[:1].isalpha() and w.lower() not in _STOP]
 
 
 class LexicalQA:
@@ -86,7 +86,8 @@ class LexicalQA:
 
     def _best(self, question: str, context: str) -> tuple[tuple[int, int] | None, float]:
         q = set(_terms(question))
-        tokens = [(m.group(), m.start(), m.end()) for m in WORD_RE.finditer(context)]
+        words, starts = split_words(context)
+        tokens = [(w, s, s + len(w)) for w, s in zip(words, starts)]
         best, best_score = None, 0.0
         for i, (w, s, e) in enumerate(tokens):
             if not NUMBER_RE.fullmatch(w):

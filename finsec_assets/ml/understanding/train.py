@@ -97,9 +97,9 @@ class UnderstandingConfig:
         if task not in ADAPTERS:
             raise TrainingInputError(f"understanding config.task={task!r}: use one of {list(ADAPTERS)}")
         cfg = config_from(cls, deep_merge(TASK_DEFAULTS.get(task, {}), raw), "understanding config")
-        if cfg.max_length < 16 or cfg.stride < 0 or cfg.stride >= cfg.max_length // 2:
+        if cfg.max_length < 16 or cfg.stride < 0 or cfg.stride > cfg.max_length // 2:
             raise TrainingInputError(f"understanding config: max_length={cfg.max_length}, stride={cfg.stride}: "
-                                     "need max_length >= 16 and 0 <= stride < max_length / 2")
+                                     "need max_length >= 16 and 0 <= stride <= max_length / 2")
         if cfg.hpo.trials < 0 or cfg.hpo.max_epochs < 1 or not cfg.hpo.batch_sizes:
             raise TrainingInputError(f"understanding config.hpo: trials={cfg.hpo.trials} (>= 0), "
                                      f"max_epochs={cfg.hpo.max_epochs} (>= 1), batch_sizes={cfg.hpo.batch_sizes} (non-empty)")

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import re
 
-# numbers keep their separators (1,234.5), words their inner apostrophes/hyphens; any other symbol stands alone
-WORD_RE = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+(?:['’\-][A-Za-z]+)*|\S")
 NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
 FALLBACK_SHAPE = "[num]"
 
 
 def split_words(text: str) -> tuple[list[str], list[int]]:
-    """The words of ``text`` and the character offset where each starts."""
-    words, starts = [], []
-    for m in WORD_RE.finditer(text):
-        words.append(m.group())
-        starts.append(m.start())
-    return words, starts
+    """The words of ``text`` and the character offset where each starts: the ner_dataset's own tokenizer
+    (whole numbers, words, single symbols), so raw text reaches the model cut as the training sentences were."""
+    from ...xbrl.datasets import tokenize
+
+    return tokenize(text)
 
 
 def number_shape(word: str) -> str | None:
