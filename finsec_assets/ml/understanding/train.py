@@ -56,12 +56,13 @@ STUDY_DB = "studies.sqlite3"
 
 # Demo-size defaults (the five tasks together within minutes on two CPU cores); scale them up on a GPU.
 TASK_DEFAULTS = {
-    "ner": {"max_length": 64, "max_train_examples": 320, "max_validation_examples": 96, "max_test_examples": 160},
-    "qa": {"max_length": 128, "stride": 48, "max_train_examples": 256, "max_validation_examples": 64, "max_test_examples": 128},
-    "relation": {"max_length": 64, "max_train_examples": 320, "max_validation_examples": 96, "max_test_examples": 160},
-    "classification": {"max_length": 64, "max_train_examples": 320, "max_validation_examples": 96, "max_test_examples": 160},
-    "summarization": {"max_length": 96, "max_target_length": 20, "max_train_examples": 192, "max_validation_examples": 24,
-                      "max_test_examples": 48, "training": {"learning_rate": 1e-4}},
+    "ner": {"max_length": 48, "max_train_examples": 64, "max_validation_examples": 24, "max_test_examples": 64},
+    "qa": {"max_length": 96, "stride": 32, "max_train_examples": 64, "max_validation_examples": 24, "max_test_examples": 64},
+    "relation": {"max_length": 48, "max_train_examples": 64, "max_validation_examples": 24, "max_test_examples": 64},
+    "classification": {"max_length": 64, "max_windows": 2, "max_train_examples": 64, "max_validation_examples": 24,
+                       "max_test_examples": 64},
+    "summarization": {"max_length": 64, "max_target_length": 16, "max_train_examples": 48, "max_validation_examples": 8,
+                      "max_test_examples": 32, "training": {"learning_rate": 1e-4}},
 }
 
 

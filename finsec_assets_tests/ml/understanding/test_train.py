@@ -31,9 +31,10 @@ def home(tmp_path, monkeypatch):
 def _auto_loads(task, uri):
     import transformers
 
+    from finsec_assets.ml.training_common import resolve_model_source
     from finsec_assets.ml.understanding.tasks import AUTO_CLASSES
 
-    model = getattr(transformers, AUTO_CLASSES[task]).from_pretrained(uri)
+    model = getattr(transformers, AUTO_CLASSES[task]).from_pretrained(str(resolve_model_source(uri)))
     assert model is not None
 
 
