@@ -12,10 +12,11 @@ from .defs.embeddings import checks as embeddings_checks
 from .defs.language_models import assets as language_models_assets
 from .defs.text import assets as text_assets
 from .defs.understanding import datasets as understanding_datasets
+from .defs.understanding import models as understanding_models
 from .defs.xbrl import assets as xbrl_assets
 
 ASSET_MODULES = [edgar_assets, text_assets, embeddings_assets, language_models_assets, credit_assets, xbrl_assets,
-                 understanding_datasets]
+                 understanding_datasets, understanding_models]
 CHECK_MODULES = [*ASSET_MODULES, embeddings_checks]
 
 all_assets = dg.load_assets_from_modules(ASSET_MODULES)

@@ -1,0 +1,269 @@
+"""Fine-tuning one task model (Hugging Face Trainer, DeepSpeed when CUDA is present), the shared cache of
+tokenized features, and the Optuna study that tunes on the validation split and resumes when rerun."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..training_common import select_deepspeed_config, single_process_distributed_env
+
+
+@dataclasses.dataclass
+class TaskHyperparameters:
+    """The fine-tuning knobs the study searches (defaults = the ``fine_tuned`` variant)."""
+
+    learning_rate: float = 5e-5
+    epochs: int = 2
+    batch_size: int = 16
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    number_shapes: bool = False  # NER only: FiNER's number-shape pseudo-tokens
+    seed: int = 42
+
+
+@dataclasses.dataclass
+class FitResult:
+    seconds: float
+    examples_per_second: float
+    steps: int
+    loss_history: list  # (step, training loss)
+    eval_history: list  # (epoch, validation metric)
+    pruned: bool = False
+
+
+def feature_cache_dir() -> Path:
+    home = Path(os.environ.get("FINSEC_HOME") or "./.finsec").expanduser().resolve()
+    return home / "cache" / "understanding_features"
+
+
+def tokenizer_identity(tokenizer) -> str:
+    """A hash of the vocabulary (added tokens included) and the tokenizer class: same hash, same ids."""
+    vocab = sorted(tokenizer.get_vocab().items())
+    return hashlib.sha256(json.dumps([type(tokenizer).__name__, vocab]).encode()).hexdigest()[:16]
+
+
+def cached_features(key: dict, build: Callable[[], list], cache_dir: Path | None = None) -> list:
+    """Tokenized features shared by every variant, trial and rerun that asks for the same key
+    (task, data hash, tokenizer vocabulary, window settings); written atomically."""
+    cache_dir = Path(cache_dir or feature_cache_dir())
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    path = cache_dir / f"{key.get('task', 'features')}-{digest}.pkl"
+    if path.is_file():
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError):
+            path.unlink(missing_ok=True)
+    features = build()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+    with open(tmp, "wb") as f:
+        pickle.dump(features, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return features
+
+
+class _Features:
+    """A list of feature dicts as a torch-style dataset (model inputs only)."""
+
+    def __init__(self, features: Sequence[dict]):
+        self.features = [{k: v for k, v in f.items() if not k.startswith("_")} for f in features]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.features[i]
+
+
+def fit(model, tokenizer, features: Sequence[dict], hp: TaskHyperparameters, work_dir: Path, *,
+        eval_fn: Callable[[object], float] | None = None, trial=None, deepspeed: str = "auto",
+        precision: str = "auto", logger=None, label: str = "train") -> FitResult:
+    """Train ``model`` on ``features`` for ``hp.epochs``; after every epoch ``eval_fn(model)`` scores the
+    validation split (learning curve, and the Optuna pruner's input when ``trial`` is given)."""
+    import torch
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+    from .tasks import collate
+
+    if not features:
+        raise ValueError(f"{label}: no training features (the training split is empty after tokenization)")
+    cuda = torch.cuda.is_available()
+    ds_config = select_deepspeed_config(deepspeed, sum(p.numel() for p in model.parameters()))
+    if ds_config is not None:
+        single_process_distributed_env()
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    steps_per_epoch = max(1, -(-len(features) // hp.batch_size))
+    args = TrainingArguments(
+        output_dir=str(work_dir), num_train_epochs=hp.epochs, per_device_train_batch_size=hp.batch_size,
+        learning_rate=hp.learning_rate, weight_decay=hp.weight_decay,
+        warmup_steps=float(hp.warmup_ratio) if hp.warmup_ratio else 0, lr_scheduler_type="linear", seed=hp.seed,
+        data_seed=hp.seed, logging_steps=max(1, steps_per_epoch * hp.epochs // 20), logging_first_step=True,
+        save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True, log_level="warning",
+        use_cpu=not cuda, bf16=precision == "bf16", fp16=precision == "fp16", dataloader_num_workers=0,
+        dataloader_pin_memory=cuda, remove_unused_columns=False, deepspeed=str(ds_config) if ds_config else None,
+    )
+    history: list = []
+    state = {"pruned": False, "eval_seconds": 0.0}
+
+    class EpochEval(TrainerCallback):
+        def on_log(self, args, st, control, logs=None, **kwargs):
+            if logger is not None and logs and "loss" in logs:
+                logger.info(f"{label}: step {st.global_step}/{st.max_steps} loss {logs['loss']:.4f}")
+
+        def on_epoch_end(self, args, st, control, **kwargs):
+            if eval_fn is None:
+                return
+            epoch = int(round(st.epoch or 0))
+            t0 = time.perf_counter()
+            value = float(eval_fn(kwargs["model"]))
+            state["eval_seconds"] += time.perf_counter() - t0
+            history.append((epoch, value))
+            if logger is not None:
+                logger.info(f"{label}: epoch {epoch} validation {value:.4f}")
+            if trial is not None:
+                trial.report(value, epoch)
+                if trial.should_prune():
+                    state["pruned"] = True
+                    control.should_training_stop = True
+
+    torch.manual_seed(hp.seed)
+    trainer = Trainer(model=model, args=args, train_dataset=_Features(features),
+                      data_collator=lambda batch: collate(batch, tokenizer.pad_token_id), callbacks=[EpochEval()])
+    trainer.remove_callback(PrinterCallback)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    losses = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
+    epochs_done = float(trainer.state.epoch or hp.epochs)
+    train_seconds = max(seconds - state["eval_seconds"], 1e-9)  # the per-epoch validation runs inside train()
+    result = FitResult(seconds=round(seconds, 3), examples_per_second=round(len(features) * epochs_done / train_seconds, 2),
+                       steps=int(trainer.state.global_step), loss_history=losses, eval_history=history, pruned=state["pruned"])
+    trainer.optimizer = trainer.lr_scheduler = None
+    model.eval()
+    return result
+
+
+# ------------------------------------------------------------------------------------------ Optuna
+
+
+@dataclasses.dataclass
+class SearchSpace:
+    """The study's ranges; ``trials`` is how many finished trials the study should hold in total."""
+
+    trials: int = 3
+    learning_rate_min: float = 1e-5
+    learning_rate_max: float = 3e-4
+    max_epochs: int = 3
+    batch_sizes: list = dataclasses.field(default_factory=lambda: [8, 16, 32])
+    warmup_max: float = 0.2
+    weight_decay_max: float = 0.1
+    storage: str = ""  # "" = SQLite next to the checkpoints; or any Optuna RDB URL (postgresql://...)
+    seed: int = 0
+
+    def fingerprint_fields(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("trials")
+        d.pop("storage")
+        return d
+
+
+def suggest(trial, space: SearchSpace, defaults: TaskHyperparameters, with_number_shapes: bool) -> TaskHyperparameters:
+    return dataclasses.replace(
+        defaults,
+        learning_rate=trial.suggest_float("learning_rate", space.learning_rate_min, space.learning_rate_max, log=True),
+        epochs=trial.suggest_int("epochs", 1, max(1, space.max_epochs)),
+        batch_size=int(trial.suggest_categorical("batch_size", [int(b) for b in space.batch_sizes])),
+        warmup_ratio=trial.suggest_float("warmup_ratio", 0.0, space.warmup_max),
+        weight_decay=trial.suggest_float("weight_decay", 0.0, space.weight_decay_max),
+        number_shapes=bool(trial.suggest_categorical("number_shapes", [False, True])) if with_number_shapes else defaults.number_shapes,
+    )
+
+
+def finished_trials(study) -> list:
+    import optuna
+
+    return [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+
+
+def open_study(storage_url: str, study_name: str, space: SearchSpace):
+    """The named study (created, or loaded to resume): TPE sampler, median pruner, maximising.
+
+    The sampler's seed moves on with the number of trials already stored, so a resumed study does not
+    replay its first suggestions."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(storage_url, engine_kwargs={"connect_args": {"timeout": 60}}
+                                         if storage_url.startswith("sqlite") else {})
+    existing = 0
+    try:
+        existing = len(optuna.load_study(study_name=study_name, storage=storage).trials)
+    except KeyError:
+        pass
+    sampler = optuna.samplers.TPESampler(seed=space.seed + existing, n_startup_trials=max(2, space.trials // 3))
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    return optuna.create_study(study_name=study_name, storage=storage, direction="maximize", sampler=sampler,
+                               pruner=pruner, load_if_exists=True)
+
+
+def plot_study(study, history_path: Path, importance_path: Path, metric: str) -> None:
+    """Optimisation history (each trial, best so far) and parameter importances (fANOVA-style, when the
+    study has enough finished trials)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+
+    trials = finished_trials(study)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    xs = [t.number for t in trials]
+    ys = [t.value if t.value is not None else (list(t.intermediate_values.values()) or [float("nan")])[-1] for t in trials]
+    pruned = [t.state == optuna.trial.TrialState.PRUNED for t in trials]
+    ax.scatter([x for x, p in zip(xs, pruned) if not p], [y for y, p in zip(ys, pruned) if not p], label="complete")
+    if any(pruned):
+        ax.scatter([x for x, p in zip(xs, pruned) if p], [y for y, p in zip(ys, pruned) if p], marker="x", label="pruned")
+    best, best_so_far = float("-inf"), []
+    for y, p in zip(ys, pruned):
+        if not p and y is not None:
+            best = max(best, y)
+        best_so_far.append(best if best > float("-inf") else float("nan"))
+    ax.plot(xs, best_so_far, color="C3", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(f"Optuna study {study.study_name[:40]}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(history_path, dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+        importances, reason = {}, str(exc)
+    else:
+        reason = ""
+    if importances:
+        names = list(importances)[::-1]
+        ax.barh(names, [importances[n] for n in names])
+        ax.set_xlabel("importance (share of the objective's variance)")
+    else:
+        ax.text(0.5, 0.5, f"parameter importances need at least two finished trials\nwith different values"
+                          f"{(': ' + reason[:80]) if reason else ''}", ha="center", va="center", fontsize=9, wrap=True)
+        ax.set_axis_off()
+    ax.set_title("parameter importances")
+    fig.tight_layout()
+    fig.savefig(importance_path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,156 @@
+"""Train tiny models on the sample-cut datasets: the published checkpoints, the predictors, the company split,
+and the Optuna study's resume. Sizes are minimal (a few optimizer steps), so scores are not asserted."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsec_assets.ml.training_common import CheckpointStore, TrainingInputError
+from finsec_assets.ml.understanding import load_predictor, metrics
+from finsec_assets.ml.understanding.train import TaskRun, UnderstandingConfig, train_task
+from finsec_assets_tests.ml.understanding import frames
+
+TINY = {"max_length": 32, "max_train_examples": 16, "max_validation_examples": 6, "max_test_examples": 8,
+        "domain_base": "none", "training": {"epochs": 1, "batch_size": 8}, "hpo": {"trials": 0}}
+
+
+def _config(task, tmp_path, **extra):
+    uri = frames.write_frame(task, tmp_path)
+    raw = {**TINY, "task": task, "dataset_uri": str(uri), "checkpoint_root": str(tmp_path / "checkpoints" / task),
+           "work_dir": str(tmp_path / "work"), **extra}
+    return UnderstandingConfig.from_mapping(raw)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINSEC_HOME", str(tmp_path / "home"))
+
+
+def _auto_loads(task, uri):
+    import transformers
+
+    from finsec_assets.ml.training_common import resolve_model_source
+    from finsec_assets.ml.understanding.tasks import AUTO_CLASSES
+
+    model = getattr(transformers, AUTO_CLASSES[task]).from_pretrained(str(resolve_model_source(uri)))
+    assert model is not None
+
+
+def test_classification_end_to_end_predictor_matches_reported_test_figure(tmp_path):
+    cfg = _config("classification", tmp_path, hpo={"trials": 1, "max_epochs": 1, "batch_sizes": [8]})
+    result = train_task(cfg)
+    manifest = result["manifest"]
+    uri = result["checkpoint_uri"]
+    _auto_loads("classification", uri)
+
+    # test companies were never trained on, and every reported row is on validation or test
+    companies = manifest["training_data"]["companies"]
+    assert set(companies["test"]).isdisjoint(companies["train"]) and set(companies["test"]).isdisjoint(companies["validation"])
+    rows = pd.DataFrame(manifest["metrics"])
+    assert set(rows["split"]) == {"validation", "test"}
+    assert {"baseline", "majority", "fine_tuned", "tuned"} <= set(rows["variant"])
+    assert {"classification", "filing_industry"} <= set(rows["task"])
+    assert set(rows[rows.task == "filing_industry"]["variant"]) == {"baseline", "majority", "mlp"}
+
+    # the predictor on the held-out companies' paragraphs gives the figure the manifest reports
+    run = TaskRun(cfg)
+    test = run.frames["test"]
+    predictor = load_predictor("classification", uri)
+    out = predictor.predict(list(test["text"]))
+    assert all(set(o["probabilities"]) == set(predictor.labels) and o["label"] in predictor.labels for o in out)
+    assert all(abs(sum(o["probabilities"].values()) - 1) < 1e-3 for o in out)
+    figure = metrics.label_metrics(list(test["label"]), [o["label"] for o in out])["macro_f1"]
+    published = manifest["published_variant"]
+    reported = rows[(rows.task == "classification") & (rows.variant == published) & (rows.split == "test")
+                    & (rows.metric == "macro_f1")]["value"].item()
+    assert figure == pytest.approx(reported, abs=1e-6)
+
+    industry = load_predictor("filing_industry", uri)
+    vec = np.zeros(16, dtype=np.float32)
+    assert industry.predict([vec])[0]["label"] in industry.labels
+    with pytest.raises(ValueError, match=r"inputs\[0\] must be a finite vector of length 16"):
+        industry.predict([np.zeros(3)])
+    with pytest.raises(ValueError, match=r"inputs\[1\] must be a string"):
+        predictor.predict(["ok", 3])
+    with pytest.raises(ValueError, match="inputs must be a list"):
+        predictor.predict("a bare string")
+
+    # the same inputs again: the published version is reused, nothing retrained
+    again = train_task(cfg)
+    assert again["reused"] and again["version"] == result["version"]
+
+
+def test_study_resumes_instead_of_restarting(tmp_path):
+    import optuna
+
+    cfg = _config("relation", tmp_path, hpo={"trials": 1, "max_epochs": 1, "batch_sizes": [8]})
+    first = train_task(cfg)
+    study_name = first["manifest"]["study"]["name"]
+    storage = f"sqlite:///{tmp_path / 'checkpoints' / 'relation' / 'studies.sqlite3'}"
+    assert len(optuna.load_study(study_name=study_name, storage=storage).trials) == 1
+
+    more = _config("relation", tmp_path, hpo={"trials": 2, "max_epochs": 1, "batch_sizes": [8]})
+    second = train_task(more)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    assert second["manifest"]["study"]["name"] == study_name
+    assert [t.number for t in study.trials] == [0, 1]  # one new trial, the first one kept
+    assert second["version"] != first["version"]  # more trials: a new checkpoint version
+    assert CheckpointStore(str(tmp_path / "checkpoints" / "relation")).latest() == second["version"]
+
+    predictor = load_predictor("relation", second["checkpoint_uri"])
+    text = "Revenue was $5.2 billion in 2023 and $4.9 billion in 2022."
+    out = predictor.predict([{"text": text, "head_start": 13, "head_end": 16, "tail_start": 27, "tail_end": 31}])
+    assert out[0]["label"] in {"period_of", "no_relation"}
+    with pytest.raises(ValueError, match=r"inputs\[0\]: head_start=5, head_end=2 is not a span"):
+        predictor.predict([{"text": text, "head_start": 5, "head_end": 2, "tail_start": 27, "tail_end": 31}])
+
+
+def test_ner_predictor_gives_character_offsets(tmp_path):
+    result = train_task(_config("ner", tmp_path, training={"epochs": 1, "batch_size": 8, "number_shapes": True}))
+    _auto_loads("ner", result["checkpoint_uri"])
+    predictor = load_predictor("ner", result["checkpoint_uri"])
+    long_text = "Net sales were $648.1 billion, up 6.0%. " * 40  # far beyond one 32-token window
+    out = predictor.predict([long_text, ""])
+    assert out[1] == []
+    for entity in out[0]:
+        assert long_text[entity["start"]:entity["end"]] == entity["text"] and 0 <= entity["score"] <= 1
+    options = json.loads((CheckpointStore(str(tmp_path / "checkpoints" / "ner")).store.local_path(
+        f"versions/{result['version']}/finsec_task.json")).read_text())
+    assert options["number_shapes"] is True and options["shape_tokens"]
+
+
+def test_qa_predictor_windows_long_contexts(tmp_path):
+    result = train_task(_config("qa", tmp_path, max_length=48, stride=12))
+    _auto_loads("qa", result["checkpoint_uri"])
+    predictor = load_predictor("qa", result["checkpoint_uri"])
+    context = "The company reported results. " * 30 + "Operating income was $27.0 billion."
+    (answer,) = predictor.predict([{"question": "What was operating income?", "context": context}])
+    assert set(answer) == {"answer", "start", "end", "score"}
+    assert answer["answer"] == "" or context[answer["start"]:answer["end"]] == answer["answer"]
+    with pytest.raises(ValueError, match=r"inputs\[0\] must be a mapping with string 'question' and 'context'"):
+        predictor.predict([{"question": "x"}])
+
+
+def test_summarization_warm_started_encoder_decoder(tmp_path):
+    result = train_task(_config("summarization", tmp_path, max_length=48, max_target_length=8,
+                                max_train_examples=8, max_test_examples=4, max_validation_examples=2))
+    _auto_loads("summarization", result["checkpoint_uri"])
+    predictor = load_predictor("summarization", result["checkpoint_uri"])
+    out = predictor.predict(["Our business may be harmed by competition. " * 20, "  "])
+    assert isinstance(out[0], str) and out[1] == ""
+    rows = pd.DataFrame(result["metrics"])
+    assert {"rouge1", "rouge2", "rougeL"} <= set(rows["metric"]) and {"baseline", "baseline_jaccard"} <= set(rows["variant"])
+
+
+def test_bad_config_and_missing_domain_checkpoint_are_named(tmp_path):
+    with pytest.raises(TrainingInputError, match="config.task='pos'"):
+        UnderstandingConfig.from_mapping({"task": "pos", "dataset_uri": "x"})
+    cfg = _config("relation", tmp_path, domain_base=str(tmp_path / "nothing-here"))
+    with pytest.raises(TrainingInputError, match="fine_tuned_domain needs the domain encoder"):
+        TaskRun(cfg)
+    with pytest.raises(ValueError, match="task 'pos'"):
+        load_predictor("pos")
+    with pytest.raises(ValueError, match="no ner model at"):
+        load_predictor("ner", str(tmp_path / "none"))
