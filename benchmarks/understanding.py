@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pandas as pd  # noqa: E402
 
-from finsec_assets.ml.training_common import CheckpointStore, default_checkpoint_root  # noqa: E402
+from finsec_assets.ml.training import CheckpointStore, default_checkpoint_root  # noqa: E402
 from finsec_assets.ml.understanding import train as ut  # noqa: E402
 from finsec_assets.ml.understanding.metrics import PRIMARY  # noqa: E402
 
@@ -93,14 +93,14 @@ def main(argv=None) -> int:
     else:
         from finsec_assets.settings import Settings
         from finsec_assets.storage.object_store import ObjectStore
-        from finsec_assets.storage.tables import read_table
+        from finsec_assets.storage.lake import open_lake
 
         store = ObjectStore(Settings.from_env().object_store_url)
         scratch = Path(tempfile.mkdtemp(prefix="understanding-bench-"))
         manifests, seconds = {}, {}
         for task in tasks:
             dataset = ut.ADAPTERS[task].dataset
-            df = read_table(store, f"{dataset}_dataset")
+            df = open_lake().read_partition(f"{dataset}_dataset", None)
             if df.empty:
                 print(f"{task}: {dataset}_dataset is not materialized in {store.url}; run `make demo` first", file=sys.stderr)
                 continue

@@ -54,3 +54,14 @@ def content_hash(df: pd.DataFrame) -> str:
                 hashable[c] = hashable[c].map(lambda v: v.tobytes() if isinstance(v, np.ndarray) else repr(v) if isinstance(v, (list, dict, tuple)) else v)
         h.update(pd.util.hash_pandas_object(hashable, index=False).values.tobytes())
     return h.hexdigest()[:16]
+
+
+def table_to_parquet_bytes(table: pa.Table) -> bytes:
+    """A zstd Parquet file in memory (inputs handed to out-of-process training, content-addressed in the object store)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()

@@ -9,7 +9,7 @@ import pytest
 from finsec_assets.defs.common import GPU_OP_TAGS
 from finsec_assets.defs.understanding import models
 from finsec_assets.storage.object_store import ObjectStore
-from finsec_assets.storage.tables import read_table, write_table
+from finsec_assets.storage.lake import open_lake
 from finsec_assets_tests.ml.understanding import frames
 
 from .helpers import output_metadata, resources
@@ -22,8 +22,9 @@ TINY = {"max_length": 32, "max_train_examples": 12, "max_validation_examples": 4
 @pytest.fixture
 def store(finsec_env):
     store = ObjectStore(str(finsec_env / "objects"))
+    lake = open_lake()
     for task, build in frames.FRAMES.items():
-        write_table(store, f"{task}_dataset", None, build())
+        lake.replace_table(f"{task}_dataset", build())
     return store
 
 
@@ -56,7 +57,7 @@ def test_models_and_metrics_through_pipes(store):
 
     metrics_meta = output_metadata(result, "understanding_metrics")
     assert metrics_meta["dagster/row_count"] > 0
-    table = read_table(store, "understanding_metrics")
+    table = open_lake().read_partition("understanding_metrics", None)
     assert list(table.columns) == models.METRIC_COLUMNS
     assert set(table["task"]) == {"ner", "qa", "relation", "classification", "filing_industry", "summarization"}
     test = table[table["split"] == "test"]

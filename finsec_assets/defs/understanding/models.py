@@ -18,7 +18,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ...ml.training_common import FAILURE_PREFIX, deep_merge, launch_command
+from ...ml.training import FAILURE_PREFIX, deep_merge, launch_command
 from ...ml.understanding import train as understanding_train
 from ...storage.tables import content_hash, dataframe_to_arrow, table_to_parquet_bytes
 from ..common import GPU_OP_TAGS, GPU_POOL, FinsecResource, table_output
@@ -175,7 +175,7 @@ MODEL_ASSETS = [ner_model, qa_model, relation_model, classification_model, summa
 def understanding_metrics(context: dg.AssetExecutionContext, finsec: FinsecResource) -> dg.Output:
     """Every task x variant figure of the latest published models: test split (companies never trained on)
     and validation split (what model selection and the study saw)."""
-    from ...ml.training_common import CheckpointStore
+    from ...ml.training import CheckpointStore
 
     rows, versions = [], {}
     for task, asset in understanding_train.MODEL_ASSETS.items():

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..training_common import select_deepspeed_config, single_process_distributed_env
+from ..training import select_deepspeed_config, single_process_distributed_env
 
 
 @dataclasses.dataclass

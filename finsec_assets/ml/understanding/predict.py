@@ -159,7 +159,7 @@ PREDICTORS = {"ner": NerPredictor, "qa": QaPredictor, "relation": RelationPredic
 def load_predictor(task: str, uri: str | None = None, device: str | None = None):
     """The predictor of ``task`` from ``uri`` (a checkpoint directory, a version URI, or a checkpoint root whose
     ``LATEST`` is used), by default the task's latest published checkpoint in the project's object store."""
-    from ..training_common import TrainingInputError, default_checkpoint_root, resolve_model_source
+    from ..training import TrainingInputError, default_checkpoint_root, resolve_model_source
     from .train import MODEL_ASSETS
 
     if task not in PREDICTOR_TASKS:

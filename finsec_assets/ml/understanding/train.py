@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training_common import (CHECKPOINT_FORMAT, MANIFEST, CheckpointStore, TrainingInputError, config_from,
+from ..training import (CHECKPOINT_FORMAT, MANIFEST, CheckpointStore, TrainingInputError, config_from,
                                default_checkpoint_root, entry_point_session, environment_info, finsec_home,
                                fingerprint, minilm_path, model_identity, quiet_libraries, resolve_model_source,
                                write_json)
@@ -92,7 +92,7 @@ class UnderstandingConfig:
 
     @classmethod
     def from_mapping(cls, raw: dict) -> "UnderstandingConfig":
-        from ..training_common import deep_merge
+        from ..training import deep_merge
 
         task = raw.get("task")
         if task not in ADAPTERS:
@@ -121,7 +121,7 @@ def code_version() -> str:
     """Hash of this package and the shared training helpers: a code change means a new checkpoint version."""
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for f in [*sorted(here.glob("*.py")), here.parent / "training_common.py"]:
+    for f in [*sorted(here.glob("*.py")), *sorted((here.parent / "training").glob("*.py"))]:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:12]

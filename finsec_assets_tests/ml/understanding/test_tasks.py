@@ -2,7 +2,7 @@
 
 import pytest
 
-from finsec_assets.ml.training_common import minilm_path
+from finsec_assets.ml.training import minilm_path
 from finsec_assets.ml.understanding import tasks
 from finsec_assets.ml.understanding.tasks import TaskOptions
 from finsec_assets.ml.understanding.words import FALLBACK_SHAPE, number_shape, shaped_words, split_words

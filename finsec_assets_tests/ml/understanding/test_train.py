@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finsec_assets.ml.training_common import CheckpointStore, TrainingInputError
+from finsec_assets.ml.training import CheckpointStore, TrainingInputError
 from finsec_assets.ml.understanding import load_predictor, metrics
 from finsec_assets.ml.understanding.train import TaskRun, UnderstandingConfig, train_task
 from finsec_assets_tests.ml.understanding import frames
@@ -31,7 +31,7 @@ def home(tmp_path, monkeypatch):
 def _auto_loads(task, uri):
     import transformers
 
-    from finsec_assets.ml.training_common import resolve_model_source
+    from finsec_assets.ml.training import resolve_model_source
     from finsec_assets.ml.understanding.tasks import AUTO_CLASSES
 
     model = getattr(transformers, AUTO_CLASSES[task]).from_pretrained(str(resolve_model_source(uri)))
