@@ -49,8 +49,9 @@ class ModelSlot:
         if model is not None:
             return model
         if self.state == "not_published":
-            raise ModelUnavailable(self.asset, f"no {self.asset} is published yet: materialize the {self.asset} asset "
-                                               "(Dagster UI or `dagster asset materialize`), then retry")
+            raise ModelUnavailable(self.asset, f"no {self.asset} is published yet: materialize {self.asset} (Dagster UI, or "
+                                               f"`dagster asset materialize -m finsec_assets.definitions --select {self.asset}`), "
+                                               "then retry")
         if self.state == "failed":
             raise ModelUnavailable(self.asset, f"{self.asset} could not be loaded: {self.error}")
         raise ModelUnavailable(self.asset, f"{self.asset} is still loading; retry shortly")

@@ -74,7 +74,8 @@ def published_home(tmp_path_factory):
 def server(published_home, tmp_path_factory):
     home, _ = published_home
     s = Server(home, tmp_path_factory.mktemp("logs") / "server.log", FINSEC_SERVE_TOKEN=TOKEN,
-               FINSEC_SERVE_MAX_TEXTS="8", FINSEC_SERVE_MAX_CHARS="400000", FINSEC_SERVE_MAX_NEW_TOKENS="64").start()
+               FINSEC_SERVE_MAX_TEXTS="8", FINSEC_SERVE_MAX_CHARS="400000", FINSEC_SERVE_MAX_NEW_TOKENS="64",
+               FINSEC_SERVE_MAX_DOCUMENT_BYTES="3000000").start()
     yield s
     s.stop()
 

@@ -176,9 +176,11 @@ def test_models_lists_every_model_with_version_and_provenance(client):
     models = {m["asset"]: m for m in client.get("/v1/models").json()["models"]}
     assert {"pooled_embeddings", "finetuned_checkpoint", "rating_models", "nlp_scores", "filing_summaries",
             "filing_sections", "ner_model", "qa_model"} <= set(models)
-    for asset in ("pooled_embeddings", "finetuned_checkpoint", "rating_models"):
+    for asset in ("finetuned_checkpoint", "rating_models"):
         m = models[asset]
         assert m["state"] == "loaded" and m["version"] and m["published_at"] and m["materialization"], m
+    # nothing of pooled_embeddings stored here: its default, the bundled all-MiniLM-L6-v2, answers
+    assert models["pooled_embeddings"]["detail"]["chosen_by"] == "pooled_embeddings default (nothing stored yet)"
     assert models["finetuned_checkpoint"]["materialization"]["data_version"] == models["finetuned_checkpoint"]["version"]
     assert len(models["rating_models"]["detail"]["models"]) == 4
 
