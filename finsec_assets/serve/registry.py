@@ -171,6 +171,30 @@ def embedder_version() -> str:
     return h.hexdigest()[:12]
 
 
+_NEWEST_EMBEDDINGS: dict = {}
+
+
+def _newest_embedding_rows(settings: Settings):
+    """``model`` and ``embedder_version`` of the newest stored quarter, re-read only when its file changed."""
+    store = object_store(settings)
+    partitions = sorted(stored_partitions(store, "pooled_embeddings"))
+    if not partitions:
+        return None
+    key = table_key("pooled_embeddings", partitions[-1])
+    try:
+        info = store.fs.info(store._path(key))
+        stamp = (store.uri(key), info.get("size"), str(info.get("mtime") or info.get("LastModified") or info.get("ETag")))
+    except (OSError, ValueError):
+        stamp = None
+    if stamp is not None and stamp in _NEWEST_EMBEDDINGS:
+        return _NEWEST_EMBEDDINGS[stamp]
+    df, _ = read_table_columns(settings, "pooled_embeddings", ["model", "embedder_version"], latest_partition_only=True)
+    if stamp is not None:
+        _NEWEST_EMBEDDINGS.clear()
+        _NEWEST_EMBEDDINGS[stamp] = df
+    return df
+
+
 def embedding_model_published(settings: Settings, override: str | None = None) -> Published:
     """The encoder ``pooled_embeddings`` uses: the model named by its newest stored quarter, else its default
     (the bundled all-MiniLM-L6-v2); ``override`` (FINSEC_SERVE_EMBEDDING_MODEL) wins."""
@@ -178,7 +202,7 @@ def embedding_model_published(settings: Settings, override: str | None = None) -
 
     model, source, stored_version = override, "FINSEC_SERVE_EMBEDDING_MODEL", None
     if model is None:
-        df, _ = read_table_columns(settings, "pooled_embeddings", ["model", "embedder_version"], latest_partition_only=True)
+        df = _newest_embedding_rows(settings)
         if df is not None and len(df):
             counts = df["model"].value_counts()
             model = str(counts.index[0])

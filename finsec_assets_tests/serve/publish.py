@@ -42,17 +42,22 @@ def sample_sections() -> tuple[tuple[str, str, str], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from finsec_assets.ml.clm_finetune import train_bpe_tokenizer
+
+    return train_bpe_tokenizer([t for _, _, t in sample_sections()], 512, 100_000, 256)
+
+
 def publish_causal_lm(object_store_url: str, seed: int, work: Path) -> str:
     """Publish a tiny GPT-J (weights from ``seed``) as finetuned_checkpoint; returns its version."""
     import torch
     from transformers import GPTJConfig, GPTJForCausalLM
 
-    from finsec_assets.ml.clm_finetune import train_bpe_tokenizer
     from finsec_assets.ml.training_common import MANIFEST, CheckpointStore
     from finsec_assets.storage.object_store import ObjectStore
 
-    texts = [t for _, _, t in sample_sections()]
-    tokenizer = train_bpe_tokenizer(texts, 512, 400_000, 256)
+    tokenizer = _tokenizer()
     eos = tokenizer.eos_token_id
     config = GPTJConfig(vocab_size=-(-len(tokenizer) // 64) * 64, n_positions=256, n_embd=64, n_layer=2, n_head=4,
                         rotary_dim=8, bos_token_id=eos, eos_token_id=eos, pad_token_id=eos, tie_word_embeddings=False)
@@ -72,7 +77,7 @@ def publish_causal_lm(object_store_url: str, seed: int, work: Path) -> str:
     return version
 
 
-def rating_dataset(n_firms: int = 60, seed: int = 7, components: int = 4) -> tuple[pd.DataFrame, dict, list[str]]:
+def rating_dataset(n_firms: int = 40, seed: int = 7, components: int = 4) -> tuple[pd.DataFrame, dict, list[str]]:
     """Simulated firms (JumpStart's generator) with real MD&A passages: ratios, industry, scores, embedding PCA."""
     from finsec_assets.ml.altman import INVESTMENT_GRADE, NLP_SCORES, ratios_from_jumpstart_columns, simulate_financials, split_passages
     from finsec_assets.ml.embeddings import DEFAULT_MODEL_NAME, embed_documents
@@ -82,7 +87,7 @@ def rating_dataset(n_firms: int = 60, seed: int = 7, components: int = 4) -> tup
     passages = []
     for _, item, text in sample_sections():
         if item == "7":
-            passages.extend(p["text"] if isinstance(p, dict) else p for p in split_passages(text, 120, 120))
+            passages.extend(p["text"] if isinstance(p, dict) else p for p in split_passages(text, 60, 60))
     rng = np.random.default_rng(seed)
     texts = [passages[i] for i in rng.choice(len(passages), n_firms, replace=len(passages) < n_firms)]
     firms = simulate_financials(n_firms, seed)
