@@ -263,28 +263,31 @@ class BodyLimit:
                                                      "(FINSEC_SERVE_MAX_CHARS / FINSEC_SERVE_MAX_DOCUMENT_BYTES)")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await too_large(scope, receive, send)
-        seen = 0
-        started = False
+        seen, exceeded, replaced = 0, False, False
 
         async def counting_receive():
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _BodyTooLarge()
             return message
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message):
+            # FastAPI turns an error while reading the body into its own 400: answer 413 instead
+            nonlocal replaced
+            if not exceeded:
+                return await send(message)
+            if message["type"] == "http.response.start" and not replaced:
+                replaced = True
+                await too_large(scope, receive, send)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, guarded_send)
         except _BodyTooLarge:
-            if not started:
+            if not replaced:
                 await too_large(scope, receive, send)
 
 

@@ -36,7 +36,7 @@ def no_trace(response: httpx.Response) -> None:
 def test_embeddings_equal_embed_documents_under_concurrency(server, client):
     from finsec_assets.ml.embeddings import embed_documents
 
-    docs = texts(5)
+    docs = texts(5, 6000)
     with ThreadPoolExecutor(5) as pool:  # five one-text requests at once: they share batches
         answers = list(pool.map(lambda t: client.post("/v1/embeddings", json={"texts": [t]}), docs))
     together = client.post("/v1/embeddings", json={"texts": docs})
@@ -199,6 +199,15 @@ def test_too_large_is_413_with_a_message(client):
                     headers={"content-type": "application/json"})
     assert r.status_code == 413 and "larger than" in r.json()["detail"]
     no_trace(r)
+
+    def streamed():  # no Content-Length: counted while it arrives
+        yield b'{"texts": ["'
+        for _ in range(20):
+            yield b"a" * 1_000_000
+        yield b'"]}'
+
+    r = client.post("/v1/scores", content=streamed(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("path, body, field", [
