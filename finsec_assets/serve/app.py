@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import hmac
 import importlib
+import importlib.util
 import inspect
 import logging
 import math
@@ -473,11 +474,15 @@ def create_app(settings: Settings | None = None, serve: ServeSettings | None = N
             out.append({"asset": asset, "endpoint": {"nlp_scores": "/v1/scores", "filing_summaries": "/v1/summaries",
                                                      "filing_sections": "/v1/sections"}[asset],
                         "state": "loaded", "version": version, "kind": "code (no trained weights)"})
+        installed = importlib.util.find_spec(UNDERSTANDING_MODULE) is not None
         for task in UNDERSTANDING_TASKS:
             predictor = service.predictors.get(task)
-            out.append({"asset": f"{task}_model", "endpoint": f"/v1/understanding/{task}",
-                        "state": "loaded" if predictor is not None else "loaded on first request",
-                        "version": getattr(predictor, "version", None)})
+            state = "loaded" if predictor is not None else "loaded on first request" if installed else "not_published"
+            entry = {"asset": f"{task}_model", "endpoint": f"/v1/understanding/{task}", "state": state,
+                     "version": getattr(predictor, "version", None)}
+            if not installed:
+                entry["hint"] = f"materialize {task}_model ({UNDERSTANDING_MODULE} is not in this build)"
+            out.append(entry)
         return {"models": out, "batching": {"embeddings": service.embed_batcher.stats.as_dict(),
                                             "generate": service.generate_batcher.stats.as_dict()}}
 
