@@ -152,6 +152,7 @@ def offline_generation(home: Path, version: str, prompts: list[str], max_new_tok
     path = registry.fetch_checkpoint(settings, published)
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model = load_causal_lm(path, "float32")
+    model.config.use_cache = True  # as clm_finetune sets it before its own generations, and as the server does
     t = time.perf_counter()
     for i, prompt in enumerate(prompts):
         n_prompt = len(tokenizer(prompt)["input_ids"])
