@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: install system-deps demo test dev bench clean-data sql
+.PHONY: install system-deps demo test dev bench clean-data sql serve
 
 install: $(STAMP)
 
@@ -47,6 +47,12 @@ dev: install
 	mkdir -p "$(DAGSTER_HOME)"
 	test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The HTTP service over the models the graph published (same FINSEC_HOME as `make demo`); OpenAPI on /docs.
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+serve: install
+	$(BIN)/python -m finsec_assets.serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py

@@ -174,3 +174,79 @@ def parse_material_event_items(value: str | None) -> tuple[str, ...]:
         raise SettingsError(f"FINSEC_MATERIAL_EVENT_ITEMS={value!r}: {unknown} are not 8-K items; use numbers as the form "
                             f"prints them, e.g. 2.02,1.01,5.02 (known: {', '.join(EIGHT_K_ITEMS)})")
     return tuple(dict.fromkeys(items))
+
+
+# ------------------------------------------------------------------------------------------------ serving
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """``python -m finsec_assets.serve``: limits, batching, reload and auth (FINSEC_SERVE_*)."""
+
+    token: str | None = None
+    max_texts: int = 64
+    max_chars: int = 1_000_000
+    max_document_bytes: int = 50_000_000
+    timeout_seconds: float = 120.0
+    poll_seconds: float = 10.0
+    batch_max_texts: int = 64
+    batch_wait_ms: float = 5.0
+    max_new_tokens: int = 512
+    embedding_model: str | None = None
+    device: str | None = None
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body: a filing document (base64 is 4/3 of it) or max_texts texts of max_chars (UTF-8)."""
+        return max(self.max_document_bytes * 4 // 3, self.max_texts * self.max_chars * 4) + 64_000
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> ServeSettings:
+        env = dict(os.environ if env is None else env)
+
+        def number(name: str, default, kind=int, low=None, high=None):
+            raw = env.get(name)
+            if raw in (None, ""):
+                return default
+            try:
+                value = kind(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r}: expected {'a whole' if kind is int else 'a'} number") from exc
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise SettingsError(f"{name}={raw!r}: expected a value between {low} and {high}")
+            return value
+
+        token = env.get("FINSEC_SERVE_TOKEN") or None
+        if token is not None and (len(token) < 16 or any(c.isspace() for c in token)):
+            raise SettingsError("FINSEC_SERVE_TOKEN must be at least 16 characters without spaces "
+                                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        device = env.get("FINSEC_SERVE_DEVICE") or None
+        if device is not None and not re.match(r"^(cpu|cuda(:\d+)?)$", device):
+            raise SettingsError(f"FINSEC_SERVE_DEVICE={device!r}: use cpu, cuda or cuda:N")
+        return cls(
+            token=token,
+            max_texts=number("FINSEC_SERVE_MAX_TEXTS", cls.max_texts, low=1, high=100_000),
+            max_chars=number("FINSEC_SERVE_MAX_CHARS", cls.max_chars, low=1, high=100_000_000),
+            max_document_bytes=number("FINSEC_SERVE_MAX_DOCUMENT_BYTES", cls.max_document_bytes, low=1, high=1_000_000_000),
+            timeout_seconds=number("FINSEC_SERVE_TIMEOUT_SECONDS", cls.timeout_seconds, float, 0.001, 86_400),
+            poll_seconds=number("FINSEC_SERVE_POLL_SECONDS", cls.poll_seconds, float, 0.1, 86_400),
+            batch_max_texts=number("FINSEC_SERVE_BATCH_MAX_TEXTS", cls.batch_max_texts, low=1, high=100_000),
+            batch_wait_ms=number("FINSEC_SERVE_BATCH_WAIT_MS", cls.batch_wait_ms, float, 0, 10_000),
+            max_new_tokens=number("FINSEC_SERVE_MAX_NEW_TOKENS", cls.max_new_tokens, low=1, high=100_000),
+            embedding_model=env.get("FINSEC_SERVE_EMBEDDING_MODEL") or None,
+            device=device,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name uvicorn would bind) only accepts connections from this machine."""
+    import ipaddress
+
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

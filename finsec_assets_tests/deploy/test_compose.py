@@ -26,7 +26,8 @@ from .conftest import BIN, DOCKER, REPO, stop_process
 
 COMPOSE = DOCKER / "docker-compose.yml"
 SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "MINIO_ROOT_PASSWORD": "minio-secret"}
-IMAGE_SERVICES = {"code-location", "webserver", "daemon", "worker-cpu", "worker-gpu", "worker-gpu-2"}
+IMAGE_SERVICES = {"code-location", "webserver", "daemon", "worker-cpu", "worker-gpu", "worker-gpu-2", "serving",
+                  "serving-gpu"}
 # Where the images put the repository's files (Dockerfile.cpu/.gpu), mapped back to the repository.
 IMAGE_PATHS = {"/opt/dagster/dagster_home/workspace.yaml": DOCKER / "workspace.yaml",
                "/opt/dagster/celery.yaml": DOCKER / "celery.yaml"}
@@ -292,3 +293,17 @@ def test_postgres_init_script_creates_the_lake_catalog_database(tmp_path):
         admin.autocommit = True
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def test_serving_services_check_readiness_and_need_a_token(compose_config):
+    services = compose_config["services"]
+    for name, dockerfile in (("serving", "docker/Dockerfile.cpu"), ("serving-gpu", "docker/Dockerfile.gpu")):
+        svc = services[name]
+        assert svc["command"][:3] == ["python", "-m", "finsec_assets.serve"] and "0.0.0.0" in svc["command"], name
+        assert "/readyz" in " ".join(svc["healthcheck"]["test"]), name
+        assert "FINSEC_SERVE_TOKEN" in svc["environment"], name  # the service refuses 0.0.0.0 without one
+        assert svc["build"]["dockerfile"] == dockerfile, name
+        assert svc["profiles"] == [name], name
+        assert str(svc["ports"][0]).startswith("127.0.0.1:") or svc["ports"][0].get("host_ip") == "127.0.0.1", name
+    assert services["serving-gpu"]["environment"]["FINSEC_SERVE_DEVICE"] == "cuda"
+    assert services["serving-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
