@@ -135,8 +135,21 @@ def location_from_settings(settings) -> LakeLocation:
         Path(local).mkdir(parents=True, exist_ok=True)
         data_path = str(Path(local).resolve()) + "/"
     if settings.catalog_url.startswith("sqlite:///"):
-        Path(settings.catalog_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(settings.catalog_url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _sqlite_wal(path)
     return LakeLocation(settings.catalog_url, data_path)
+
+
+def _sqlite_wal(path: Path) -> None:
+    """WAL mode (kept in the file): a streaming read must not hold off every writer until it ends."""
+    import sqlite3
+
+    con = sqlite3.connect(str(path), timeout=60)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
 
 
 def _is_retryable(exc: Exception) -> bool:
@@ -317,7 +330,7 @@ class Lake:
 
     def has_table(self, table: str) -> bool:
         return bool(self._reader().execute("select count(*) from duckdb_tables() where database_name = ? "
-                                           "and schema_name = 'main' and table_name = ?", [ALIAS, table]).fetchone()[0])
+                                           "and schema_name = 'main' and table_name = ?", [ALIAS, table]).fetchall()[0][0])
 
     def tables(self) -> list[str]:
         return [r[0] for r in self._reader().execute("select table_name from duckdb_tables() where database_name = ? "
