@@ -32,7 +32,7 @@ system-deps:
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock 'torch==2.13.0' -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock 'torch==2.13.0' -e '.[dev,bench]'
 	touch $(STAMP)
 
 demo: install
