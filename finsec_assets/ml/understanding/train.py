@@ -389,7 +389,7 @@ class TaskRun:
         self._pictures(final, results, published, study)
         manifest = self._manifest(rows, results, published, study, industry)
         write_json(final / MANIFEST, manifest)
-        uri = self.checkpoints.publish(final, self.version)
+        uri = self.checkpoints.publish(final, self.version).uri
         log.info(f"{task}: published {published} as {uri}")
         shutil.rmtree(self.work, ignore_errors=True)
         return summary(uri, manifest, False)
