@@ -114,7 +114,8 @@ def test_generate_with_a_seed_equals_generate_texts(server, client):
     from finsec_assets.storage.object_store import ObjectStore
 
     store = ObjectStore(str(server.home / "objects"))
-    path = store.local_path(CheckpointStore(store.uri("checkpoints/finetuned_checkpoint")).publication_dir(version))
+    checkpoints = CheckpointStore(store.uri("checkpoints/finetuned_checkpoint"))
+    path = checkpoints.store.local_path(checkpoints.publication_dir(version))
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model = load_causal_lm(path, "float32")
     n_prompt = len(tokenizer(prompt)["input_ids"])

@@ -116,8 +116,9 @@ def test_ner_predictor_gives_character_offsets(tmp_path):
     assert out[1] == []
     for entity in out[0]:
         assert long_text[entity["start"]:entity["end"]] == entity["text"] and 0 <= entity["score"] <= 1
-    options = json.loads((CheckpointStore(str(tmp_path / "checkpoints" / "ner")).store.local_path(
-        f"versions/{result['version']}/finsec_task.json")).read_text())
+    ner_store = CheckpointStore(str(tmp_path / "checkpoints" / "ner"))
+    options = json.loads(ner_store.store.local_path(
+        f"{ner_store.publication_dir(result['version'])}/finsec_task.json").read_text())
     assert options["number_shapes"] is True and options["shape_tokens"]
 
 
