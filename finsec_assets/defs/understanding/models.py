@@ -18,7 +18,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ...ml.training import FAILURE_PREFIX, deep_merge, launch_command
+from ...ml.training import FAILURE_PREFIX, SUMMARY_KEY, deep_merge, launch_command
 from ...ml.understanding import train as understanding_train
 from ...storage.tables import content_hash, dataframe_to_arrow, table_to_parquet_bytes
 from ..common import GPU_OP_TAGS, GPU_POOL, FinsecResource, table_output
@@ -98,6 +98,21 @@ def _picture(finsec: FinsecResource, checkpoint_uri: str, name: str, title: str)
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(store.get_bytes(key)).decode()})")
 
 
+def _unpack_summary(metadata: dict) -> dict:
+    """The entry point reports one JSON summary (SUMMARY_KEY); shape its entries into Dagster metadata."""
+    summary = metadata.pop(SUMMARY_KEY, None)
+    summary = getattr(summary, "value", summary) or {}
+    kinds = {"path": dg.MetadataValue.path, "url": dg.MetadataValue.url, "md": dg.MetadataValue.md}
+    for key, value in summary.items():
+        if isinstance(value, dict) and set(value) == {"raw_value", "type"} and value["type"] in kinds:
+            metadata[key] = kinds[value["type"]](value["raw_value"])
+        elif isinstance(value, (dict, list)):
+            metadata[key] = dg.MetadataValue.json(value)
+        else:
+            metadata[key] = value
+    return metadata
+
+
 def _train(context, task: str, table: pd.DataFrame, config: UnderstandingModelConfig, finsec: FinsecResource,
            client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
     dataset_uri, data_version = _dataset_uri(finsec, task, table)
@@ -113,7 +128,7 @@ def _train(context, task: str, table: pd.DataFrame, config: UnderstandingModelCo
         if reason is None:
             raise
         raise dg.Failure(f"{understanding_train.ENTRY_MODULE} ({task}): {reason}") from exc
-    metadata = dict(result.metadata or {})
+    metadata = _unpack_summary(dict(result.metadata or {}))
     if "checkpoint_uri" not in metadata:
         raise dg.Failure(f"{understanding_train.ENTRY_MODULE} ({task}) finished without reporting a checkpoint_uri")
     uri = metadata["checkpoint_uri"].value
