@@ -333,7 +333,7 @@ def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (
         if process_rank() != 0:
             return None
         publication = checkpoints.republish(version, ticket)
-        _log_pointer(info, publication)
+        info(publication.describe())
         return _summary(publication, checkpoints.read_manifest(version), reused=True)
 
     tokenizer = load_tokenizer(base_dir)
@@ -410,16 +410,10 @@ def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (
     }
     write_json(final / MANIFEST, manifest)
     publication = checkpoints.publish(final, version, ticket)
-    _log_pointer(info, publication)
+    info(publication.describe())
     run.cleanup(keep_final=False)
     return _summary(publication, manifest, reused=False)
 
-
-def _log_pointer(info, publication: Publication) -> None:
-    if publication.latest_moved:
-        info(f"published {publication.uri}; LATEST names it")
-    else:
-        info(f"published {publication.uri}; LATEST stays at {publication.latest_version}, published by a newer run")
 
 
 def _summary(publication: Publication, manifest: dict, reused: bool) -> dict:

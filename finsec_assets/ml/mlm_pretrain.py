@@ -41,7 +41,6 @@ from .training import (
     MANIFEST,
     CheckpointStore,
     Hyperparameters,
-    Publication,
     TokenBlocks,
     TrainingInputError,
     check_tokenizer_matches_model,
@@ -389,7 +388,7 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
         if process_rank() != 0:
             return None
         publication = checkpoints.republish(version, ticket)
-        _log_pointer(info, publication)
+        info(publication.describe())
         return checkpoint_summary(publication, checkpoints.read_manifest(version), reused=True)
 
     train_acc, eval_acc = split_by_filing(corpus["accession"], cfg.eval_fraction, cfg.split_seed)
@@ -530,16 +529,10 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
     }
     write_json(final / MANIFEST, manifest)
     publication = checkpoints.publish(final, version, ticket)
-    _log_pointer(info, publication)
+    info(publication.describe())
     run.cleanup(keep_final=False)
     return checkpoint_summary(publication, manifest, reused=False)
 
-
-def _log_pointer(info, publication: Publication) -> None:
-    if publication.latest_moved:
-        info(f"published {publication.uri}; LATEST names it")
-    else:
-        info(f"published {publication.uri}; LATEST stays at {publication.latest_version}, published by a newer run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

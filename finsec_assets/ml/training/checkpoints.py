@@ -57,6 +57,11 @@ class Publication:
     latest_moved: bool
     latest_version: str | None  # what LATEST names afterwards (a newer run's version when refused)
 
+    def describe(self) -> str:
+        if self.latest_moved:
+            return f"published {self.uri}; LATEST names it"
+        return f"published {self.uri}; LATEST stays at {self.latest_version}, published by a newer run"
+
 
 class CheckpointStore:
     """A checkpoint root in the object store: ``versions/<v>/<publication>/``, ``runs/<key>/``,

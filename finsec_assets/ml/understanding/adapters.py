@@ -4,6 +4,7 @@ and the evaluation picture. The training pipeline (``train.py``) is the same for
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,9 @@ def _plot_confusion(path: Path, gold, pred, title: str) -> None:
     plt.close(fig)
 
 
-class Adapter:
+class Adapter(ABC):
+    """What differs between the five tasks; the training loop, study and publishing are shared."""
+
     task: str = ""
     dataset: str = ""  # the dataset table this task reads (its contract name in data.TASK_COLUMNS)
     uses_labels = True
@@ -71,19 +74,24 @@ class Adapter:
     def options(self, base: TaskOptions, hp, train: pd.DataFrame) -> TaskOptions:
         return base
 
+    @abstractmethod
     def train_features(self, tokenizer, options: TaskOptions, df: pd.DataFrame) -> list[dict]:
         raise NotImplementedError
 
+    @abstractmethod
     def predict(self, model, tokenizer, options: TaskOptions, df: pd.DataFrame) -> list:
         raise NotImplementedError
 
+    @abstractmethod
     def score(self, df: pd.DataFrame, predictions: list) -> dict:
         raise NotImplementedError
 
+    @abstractmethod
     def baselines(self, train: pd.DataFrame, evaluate: dict[str, pd.DataFrame]) -> dict[str, dict[str, list]]:
         """{variant: {split: predictions}} for the non-neural baselines, trained on ``train`` only."""
         raise NotImplementedError
 
+    @abstractmethod
     def picture(self, df: pd.DataFrame, predictions: list, path: Path, title: str) -> None:
         raise NotImplementedError
 
