@@ -39,11 +39,17 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .parsing import EdgarDataError, base_form, cik10, is_amendment, quarter_of
+from .parsing import (
+    BULK_COMPANYFACTS_PATH,
+    BULK_SUBMISSIONS_PATH,
+    EdgarDataError,
+    base_form,
+    cik10,
+    is_amendment,
+    quarter_of,
+)
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "edgar"
-BULK_SUBMISSIONS_PATH = "/Archives/edgar/daily-index/bulkdata/submissions.zip"
-BULK_COMPANYFACTS_PATH = "/Archives/edgar/daily-index/xbrl/companyfacts.zip"
 # Synthetic CIKs are drawn from [3,000,000, 9,999,999]: above every CIK EDGAR has assigned so far (about 2.0M in
 # 2025) and so above every sample CIK; normalize_cik accepts them (up to 10 digits).
 SYNTHETIC_CIK_RANGE = (3_000_000, 10_000_000)
@@ -627,7 +633,7 @@ class TreeIndex:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._cache: dict[str, bytes] = {}
+        self._cache: dict[str, tuple[tuple, bytes]] = {}
 
     def _submissions(self) -> list[tuple[Path, dict]]:
         out = []
@@ -643,10 +649,12 @@ class TreeIndex:
         m = re.fullmatch(r"/Archives/edgar/full-index/(\d{4})/QTR([1-4])/(master|company|form)\.idx", path)
         if not m and path not in (BULK_SUBMISSIONS_PATH, BULK_COMPANYFACTS_PATH):
             return None
-        with self._lock:
-            if path not in self._cache:
-                self._cache[path] = self._make(path, m)
-            return self._cache[path]
+        folder = self.root / ("api/xbrl/companyfacts" if path == BULK_COMPANYFACTS_PATH else "submissions")
+        signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.glob("CIK*")))
+        with self._lock:  # rebuilt when a file under root changes (tests add filings to a copied tree)
+            if self._cache.get(path, (None,))[0] != signature:
+                self._cache[path] = (signature, self._make(path, m))
+            return self._cache[path][1]
 
     def _make(self, path: str, m) -> bytes:
         if m:

@@ -37,10 +37,12 @@ def _quarter(context) -> tuple:
           check_specs=checks.filing_index_checks)
 def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, company_universe: pd.DataFrame):
     """Every filing of the FINSEC_FORMS families (10-K, 10-Q, 8-K by default; amendments flagged) the universe filed
-    in the quarter; 8-K rows carry EDGAR's items ("2.02,9.01")."""
+    in the quarter; 8-K rows carry EDGAR's items ("2.02,9.01"). From FINSEC_EDGAR_BULK_MIN_COMPANIES companies on,
+    read from the quarter's full-index and the nightly bulk submissions.zip instead of one request per company."""
     start, end = _quarter(context)
     forms = finsec.settings().forms
-    df, problems = build_filing_index(finsec.edgar(), company_universe["cik"].astype(int).tolist(), start, end, forms)
+    client = finsec.edgar()
+    df, problems = build_filing_index(client, company_universe["cik"].astype(int).tolist(), start, end, forms)
     if problems.items and len(problems.items) == len(company_universe):
         raise dg.Failure(f"{quarter_label(context.partition_key)}: no company's submissions could be read",
                          metadata={"problems": md_list(problems.items)})
@@ -48,7 +50,9 @@ def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, comp
                             "10-K": int((df["form"].str.startswith("10-K")).sum()),
                             "10-Q": int((df["form"].str.startswith("10-Q")).sum()),
                             "8-K": int((df["form"].str.startswith("8-K")).sum()), "forms": ",".join(forms),
-                            "amendments": int(df["is_amendment"].sum()), "problems": md_list(problems.items)})
+                            "amendments": int(df["is_amendment"].sum()), "problems": md_list(problems.items),
+                            "read_via": ("full-index + bulk submissions.zip" if client.bulk
+                                         else "one submissions request per company")})
     yield checks.accession_format_and_unique(df, "filing_index")
     yield checks.every_company_indexed(company_universe, problems.failed, quarter_label(context.partition_key))
 
