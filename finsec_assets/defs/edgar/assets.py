@@ -7,12 +7,13 @@ import pandas as pd
 from ...edgar.client import EdgarError
 from ...edgar.ingest import fetch_filings, filing_index as build_filing_index, resolve_universe
 from ...edgar.parsing import EdgarDataError, quarter_bounds, quarter_label
-from ...edgar import client as _client, ingest as _ingest, parsing as _parsing, ratelimit as _ratelimit
+from ...edgar import client as _client, ingest as _ingest, parsing as _parsing, ratelimit as _ratelimit, synthetic as _synthetic
 from ..common import FinsecResource, md_list, previous_partition, quarter_partitions, source_version, table_output
 from . import checks
 
-# The EDGAR client, parsers and ingest code plus the bundled sample they serve in sample mode.
-EDGAR_VERSION = source_version(_client, _ingest, _parsing, _ratelimit, data=[_client.SAMPLE_DIR])
+# The EDGAR client, parsers and ingest code plus the bundled sample they serve in sample mode (synthetic.TreeIndex
+# answers its full-index and bulk archives).
+EDGAR_VERSION = source_version(_client, _ingest, _parsing, _ratelimit, _synthetic, data=[_client.SAMPLE_DIR])
 
 
 @dg.asset(group_name="edgar", kinds={"duckdb", "parquet"}, code_version=EDGAR_VERSION)
