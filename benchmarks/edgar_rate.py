@@ -1,6 +1,7 @@
 """Sustained EDGAR request rate: the real EdgarClient, with the limiter the Dagster resource builds from
 FINSEC_EDGAR_MAX_RPS (default 10, a file lock shared by every process), driven by several threads against the
-replay server serving a synthetic universe, for ``--seconds`` (default 600).
+replay server serving a synthetic universe, for ``--seconds`` (default 600). The server runs in its own process
+(as SEC is another machine), so its clock is not held up by the client's threads.
 
 It prints the requests per second held (overall and per minute) and the number of 1-second sliding windows
 holding more than the limit (violations), counted on the times the *server* received the requests (what SEC
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import multiprocessing
 import os
 import tempfile
 import threading
@@ -53,6 +55,16 @@ def paths(universe: SyntheticUniverse, documents_every: int):
                 yield "data", f"/submissions/CIK{company.cik:010d}.json"
 
 
+def _serve(companies: int, conn) -> None:
+    """Child process: the replay server of the universe; sends its URL, then on 'stop' the 200s' arrival times."""
+    universe = SyntheticUniverse(companies, "2023Q1:2023Q4", seed=0)
+    with ReplayServer(universe=universe) as server:
+        conn.send(server.url)
+        conn.recv()
+        conn.send([t for t, _, status, _ in server.requests if status == 200])
+    universe.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=600)
@@ -62,36 +74,41 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
-    universe = SyntheticUniverse(args.companies, "2023Q1:2023Q4", seed=0)
+    universe = SyntheticUniverse(args.companies, "2023Q1:2023Q4", seed=0)  # the same one the server builds
     home = Path(tempfile.mkdtemp(prefix="finsec-edgar-rate-"))
-    with ReplayServer(universe=universe) as server:
-        env = {**os.environ, "FINSEC_HOME": str(home), **universe.env(server.url)}
-        settings = Settings.from_env(env)
-        limit = settings.edgar_max_rps
-        # exactly what FinsecResource.edgar() builds: the host-wide file-lock limiter, no response cache
-        limiter = rate_limiter(limit, home / "edgar-rate-limit.json", settings.edgar_www_url, settings.edgar_data_url)
-        client = EdgarClient(source="live", www_url=server.url, data_url=server.url, user_agent=settings.edgar_user_agent,
-                             limiter=limiter, max_rps=limit)
-        source, lock, errors = paths(universe, args.documents_every), threading.Lock(), []
-        stop = time.time() + args.seconds
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("fork").Process(target=_serve, args=(args.companies, child), daemon=True)
+    proc.start()
+    url = parent.recv()
+    env = {**os.environ, "FINSEC_HOME": str(home), **universe.env(url)}
+    settings = Settings.from_env(env)
+    limit = settings.edgar_max_rps
+    # exactly what FinsecResource.edgar() builds: the host-wide file-lock limiter, no response cache
+    limiter = rate_limiter(limit, home / "edgar-rate-limit.json", settings.edgar_www_url, settings.edgar_data_url)
+    client = EdgarClient(source="live", www_url=url, data_url=url, user_agent=settings.edgar_user_agent,
+                         limiter=limiter, max_rps=limit)
+    source, lock, errors = paths(universe, args.documents_every), threading.Lock(), []
+    stop = time.time() + args.seconds
 
-        def worker():
-            while time.time() < stop:
-                with lock:
-                    host, path = next(source)
-                try:
-                    client.get(host, path)
-                except EdgarError as exc:
-                    errors.append(str(exc))
+    def worker():
+        while time.time() < stop:
+            with lock:
+                host, path = next(source)
+            try:
+                client.get(host, path)
+            except EdgarError as exc:
+                errors.append(str(exc))
 
-        t0 = time.time()
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(args.threads)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.time() - t0
-        times = [t for t, _, status, _ in server.requests if status == 200]
+    t0 = time.time()
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(args.threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.time() - t0
+    parent.send("stop")
+    times = parent.recv()
+    proc.join(10)
     universe.close()
 
     int_limit = int(limit) if limit else 0
@@ -103,7 +120,7 @@ def main() -> None:
         n = sum(lo <= t < hi for t in times)
         per_minute.append(round(n / (hi - lo), 3))
     print(f"EDGAR client sustained rate ({args.threads} threads, FINSEC_EDGAR_MAX_RPS={limit or 'unlimited'}, "
-          f"file-lock limiter, replay server on 127.0.0.1)")
+          f"file-lock limiter, replay server in its own process on 127.0.0.1, times as the server saw them)")
     print("| seconds | requests | req/s held | min req/s in a minute | max in any 1 s window | windows over limit | errors |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {elapsed:.0f} | {len(times)} | {rate:.3f} | {min(per_minute) if per_minute else 0:.3f} | {most} | {over} | {len(errors)} |")
