@@ -123,6 +123,8 @@ class EdgarClient:
     requests per second, retries with exponential backoff and jitter on 429, 5xx
     and dropped connections (honouring Retry-After), and caches responses in the
     object store: immutable documents forever, submissions and tickers per day.
+    With ``bulk`` (a large universe), submissions and company facts are members of
+    EDGAR's nightly bulk archives, downloaded once a day (see ``bulk_archive``).
     """
 
     source: str = "sample"
@@ -149,6 +151,10 @@ class EdgarClient:
                     "contact email in live mode, e.g. 'Jane Analyst jane@example.com'"
                 )
             self.limiter = self.limiter or rate_limiter(self.max_rps, www_url=self.www_url, data_url=self.data_url)
+            if isinstance(self.limiter, (LoopbackRateLimiter, UnlimitedRateLimiter)) and not (
+                    is_loopback_url(self.www_url) and is_loopback_url(self.data_url)):
+                raise ValueError(f"a limiter above SEC's 10 requests per second is only for a replay server on "
+                                 f"127.0.0.1/localhost, not {self.www_url} / {self.data_url}")
             retry = _RateLimitedRetry(
                 total=self.retries, connect=self.retries, read=self.retries, status=self.retries,
                 backoff_factor=self.backoff_factor, backoff_jitter=self.backoff_factor, backoff_max=60,

@@ -413,16 +413,22 @@ class SyntheticUniverse:
         tmp.replace(path)
         return path
 
-    def env(self, replay_url: str, universe_file: str | Path | None = None) -> dict[str, str]:
-        """Environment that points the project at a replay server of this universe (live mode, loopback)."""
+    def env(self, replay_url: str, universe_file: str | Path | None = None, max_rps: float | str | None = None) -> dict[str, str]:
+        """Environment that points the project at a replay server of this universe (live mode, loopback);
+        ``max_rps`` (e.g. 'unlimited') also sets FINSEC_EDGAR_MAX_RPS, which Settings allows above 10 only there."""
         universe_file = Path(universe_file) if universe_file else self._tmpdir() / "universe.txt"
         self.write_universe_file(universe_file)
         url = replay_url.rstrip("/")
-        return {"FINSEC_EDGAR_SOURCE": "live", "FINSEC_EDGAR_WWW_URL": url, "FINSEC_EDGAR_DATA_URL": url,
-                "FINSEC_EDGAR_USER_AGENT": "finsec synthetic replay synthetic@example.com",
-                "FINSEC_UNIVERSE": str(universe_file),
-                "FINSEC_BACKFILL_START": quarter_start(self.quarters[0]).isoformat(),
-                "FINSEC_BACKFILL_END": quarter_start(self.quarters[-1]).isoformat()}
+        env = {"FINSEC_EDGAR_SOURCE": "live", "FINSEC_EDGAR_WWW_URL": url, "FINSEC_EDGAR_DATA_URL": url,
+               "FINSEC_EDGAR_USER_AGENT": "finsec synthetic replay synthetic@example.com",
+               "FINSEC_UNIVERSE": str(universe_file),
+               "FINSEC_BACKFILL_START": quarter_start(self.quarters[0]).isoformat(),
+               "FINSEC_BACKFILL_END": quarter_start(self.quarters[-1]).isoformat(),
+               **({"FINSEC_EDGAR_MAX_RPS": str(max_rps)} if max_rps is not None else {})}
+        from ..settings import Settings  # the environment must pass the project's own validation
+
+        Settings.from_env(env)
+        return env
 
     def close(self) -> None:
         with self._lock:

@@ -200,6 +200,8 @@ def test_rate_limit_lifted_only_for_a_loopback_replay():
         rate_limiter(20, www_url="https://www.sec.gov", data_url="http://127.0.0.1:1")
     assert isinstance(rate_limiter(0, www_url=LOOP["FINSEC_EDGAR_WWW_URL"], data_url=LOOP["FINSEC_EDGAR_DATA_URL"]),
                       UnlimitedRateLimiter)
+    with pytest.raises(ValueError, match="only for a replay server"):
+        EdgarClient(source="live", user_agent=UA, limiter=LoopbackRateLimiter(50))
 
 
 def test_bulk_threshold_setting():
