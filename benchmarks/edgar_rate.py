@@ -39,14 +39,18 @@ def windows_over(times: list[float], limit: int, window: float = 1.0) -> tuple[i
     return over, most
 
 
-def paths(universe: SyntheticUniverse, documents_every: int):
-    """An endless, varied request mix: submissions JSON, full-index files and (every Nth) a filing document."""
+def paths(universe: SyntheticUniverse, documents_every: int, document_pool: int):
+    """An endless, varied request mix: submissions JSON, full-index files and (every Nth) a filing document, drawn
+    from the first ``document_pool`` filings (0: any), which the server's LRU then holds: building a document
+    takes the replay ~10-30 ms of its GIL, which would delay the arrival times it records for other requests
+    (SEC's front end has no such pause), not the client's sending."""
+    pool = universe.all_filings()[:document_pool] if document_pool else universe.all_filings()
     i = 0
     while True:
         for company in universe.companies:
             i += 1
             if documents_every and i % documents_every == 0:
-                f = company.filings[i % len(company.filings)]
+                f = pool[(i // documents_every) % len(pool)]
                 yield "www", f.document_path
             elif i % 7 == 0:
                 q = universe.quarters[i % len(universe.quarters)]
@@ -71,6 +75,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4, help="concurrent callers (raw_filings uses 4)")
     ap.add_argument("--companies", type=int, default=2000)
     ap.add_argument("--documents-every", type=int, default=20, help="every Nth request is a filing document (0: none)")
+    ap.add_argument("--document-pool", type=int, default=24, help="documents drawn from the first N filings (0: all)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
@@ -87,7 +92,7 @@ def main() -> None:
     limiter = rate_limiter(limit, home / "edgar-rate-limit.json", settings.edgar_www_url, settings.edgar_data_url)
     client = EdgarClient(source="live", www_url=url, data_url=url, user_agent=settings.edgar_user_agent,
                          limiter=limiter, max_rps=limit)
-    source, lock, errors = paths(universe, args.documents_every), threading.Lock(), []
+    source, lock, errors = paths(universe, args.documents_every, args.document_pool), threading.Lock(), []
     stop = time.time() + args.seconds
 
     def worker():
@@ -120,6 +125,7 @@ def main() -> None:
         n = sum(lo <= t < hi for t in times)
         per_minute.append(round(n / (hi - lo), 3))
     print(f"EDGAR client sustained rate ({args.threads} threads, FINSEC_EDGAR_MAX_RPS={limit or 'unlimited'}, "
+          f"a document every {args.documents_every} requests from a pool of {args.document_pool or 'all'}, "
           f"file-lock limiter, replay server in its own process on 127.0.0.1, times as the server saw them)")
     print("| seconds | requests | req/s held | min req/s in a minute | max in any 1 s window | windows over limit | errors |")
     print("|---|---|---|---|---|---|---|")
@@ -130,7 +136,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"seconds": elapsed, "requests": len(times), "rps": rate,
                                                "per_minute_rps": per_minute, "max_in_1s": most, "violations": over,
-                                               "limit": limit, "threads": args.threads, "errors": len(errors)}, indent=1))
+                                               "limit": limit, "threads": args.threads, "errors": len(errors),
+                                               "documents_every": args.documents_every, "document_pool": args.document_pool}, indent=1))
 
 
 if __name__ == "__main__":
