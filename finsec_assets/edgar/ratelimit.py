@@ -28,6 +28,9 @@ WINDOW_S = 1.0
 # Requests are also spaced evenly and the window padded, so that scheduling jitter between taking a
 # slot and the request reaching the server cannot squeeze 11 requests into one second there.
 MARGIN_S = 0.05
+# A caller woken late from a wait has its request counted from when its slot opened, up to this much earlier than
+# it actually goes: small enough to stay well inside MARGIN_S, large enough to absorb a loaded machine's oversleep.
+MAX_BACKDATE_S = 0.005
 
 
 def window_for(max_per_second: float) -> tuple[int, float]:
@@ -85,7 +88,7 @@ class RateLimiter:
     def _take(self, times: collections.deque, due: float | None = None) -> float:
         """Record a request and return 0, or return how long to wait. ``due``: when the slot this caller waited
         for opened. The request is counted from then (not from when a loaded machine woke the thread up, a few ms
-        later), so oversleeping does not pile up into a lower rate; the window's margin still covers it."""
+        later; at most MAX_BACKDATE_S earlier), so oversleeping does not pile up into a lower rate."""
         now = self._clock()
         window = self.window_s + MARGIN_S
         gone = None
@@ -98,7 +101,7 @@ class RateLimiter:
             stamp = now
             if due is not None and due < now:
                 earliest = max([due] + ([times[-1] + spacing] if times else []) + ([gone + window] if gone is not None else []))
-                stamp = min(now, earliest)
+                stamp = min(now, max(earliest, now - MAX_BACKDATE_S))
             times.append(stamp)
             return 0.0
         return window - (now - times[0]) + 0.001
