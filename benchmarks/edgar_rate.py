@@ -5,7 +5,8 @@ replay server serving a synthetic universe, for ``--seconds`` (default 600). The
 
 It prints the requests per second held (overall and per minute) and the number of 1-second sliding windows
 holding more than the limit (violations), counted on the times the *server* received the requests (what SEC
-would see). The issue's bar: >= 9.5 requests/s for 10 minutes with zero violations at 10/s.
+would see), and on the times the limiter let them go (client side: a difference between the two is the
+machine's scheduling delay between the two). The issue's bar: >= 9.5 requests/s for 10 minutes with zero violations at 10/s.
 
     nice -n 10 .venv/bin/python benchmarks/edgar_rate.py [--seconds 600] [--threads 4] [--json out.json]
 """
@@ -39,14 +40,18 @@ def windows_over(times: list[float], limit: int, window: float = 1.0) -> tuple[i
     return over, most
 
 
-def paths(universe: SyntheticUniverse, documents_every: int):
-    """An endless, varied request mix: submissions JSON, full-index files and (every Nth) a filing document."""
+def paths(universe: SyntheticUniverse, documents_every: int, document_pool: int):
+    """An endless, varied request mix: submissions JSON, full-index files and (every Nth) a filing document, drawn
+    from the first ``document_pool`` filings (0: any), which the server's LRU then holds: building a document
+    takes the replay ~10-30 ms of its GIL, which would delay the arrival times it records for other requests
+    (SEC's front end has no such pause), not the client's sending."""
+    pool = universe.all_filings()[:document_pool] if document_pool else universe.all_filings()
     i = 0
     while True:
         for company in universe.companies:
             i += 1
             if documents_every and i % documents_every == 0:
-                f = company.filings[i % len(company.filings)]
+                f = pool[(i // documents_every) % len(pool)]
                 yield "www", f.document_path
             elif i % 7 == 0:
                 q = universe.quarters[i % len(universe.quarters)]
@@ -57,6 +62,10 @@ def paths(universe: SyntheticUniverse, documents_every: int):
 
 def _serve(companies: int, conn) -> None:
     """Child process: the replay server of the universe; sends its URL, then on 'stop' the 200s' arrival times."""
+    try:  # the stand-in for SEC's front end is not the subject: let it answer promptly on a loaded machine
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except (OSError, AttributeError):
+        pass
     universe = SyntheticUniverse(companies, "2023Q1:2023Q4", seed=0)
     with ReplayServer(universe=universe) as server:
         conn.send(server.url)
@@ -71,6 +80,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4, help="concurrent callers (raw_filings uses 4)")
     ap.add_argument("--companies", type=int, default=2000)
     ap.add_argument("--documents-every", type=int, default=20, help="every Nth request is a filing document (0: none)")
+    ap.add_argument("--document-pool", type=int, default=24, help="documents drawn from the first N filings (0: all)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
@@ -85,9 +95,17 @@ def main() -> None:
     limit = settings.edgar_max_rps
     # exactly what FinsecResource.edgar() builds: the host-wide file-lock limiter, no response cache
     limiter = rate_limiter(limit, home / "edgar-rate-limit.json", settings.edgar_www_url, settings.edgar_data_url)
+    sent: list[float] = []  # when the limiter let each request go (client side)
+    acquire = limiter.acquire
+
+    def acquire_and_log():
+        acquire()
+        sent.append(time.time())
+
+    limiter.acquire = acquire_and_log
     client = EdgarClient(source="live", www_url=url, data_url=url, user_agent=settings.edgar_user_agent,
                          limiter=limiter, max_rps=limit)
-    source, lock, errors = paths(universe, args.documents_every), threading.Lock(), []
+    source, lock, errors = paths(universe, args.documents_every, args.document_pool), threading.Lock(), []
     stop = time.time() + args.seconds
 
     def worker():
@@ -113,6 +131,7 @@ def main() -> None:
 
     int_limit = int(limit) if limit else 0
     over, most = windows_over(times, int_limit) if int_limit else (0, windows_over(times, 10**9)[1])
+    sent_over, sent_most = windows_over(sent, int_limit) if int_limit else (0, windows_over(sent, 10**9)[1])
     rate = len(times) / elapsed
     per_minute = []
     for m in range(int(elapsed // 60) + (elapsed % 60 > 1)):
@@ -120,17 +139,22 @@ def main() -> None:
         n = sum(lo <= t < hi for t in times)
         per_minute.append(round(n / (hi - lo), 3))
     print(f"EDGAR client sustained rate ({args.threads} threads, FINSEC_EDGAR_MAX_RPS={limit or 'unlimited'}, "
+          f"a document every {args.documents_every} requests from a pool of {args.document_pool or 'all'}, "
           f"file-lock limiter, replay server in its own process on 127.0.0.1, times as the server saw them)")
-    print("| seconds | requests | req/s held | min req/s in a minute | max in any 1 s window | windows over limit | errors |")
+    print("| seconds | requests | req/s held | min req/s in a minute | max in any 1 s window (server / client) "
+          "| windows over limit (server / client) | errors |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| {elapsed:.0f} | {len(times)} | {rate:.3f} | {min(per_minute) if per_minute else 0:.3f} | {most} | {over} | {len(errors)} |")
+    print(f"| {elapsed:.0f} | {len(times)} | {rate:.3f} | {min(per_minute) if per_minute else 0:.3f} | {most} / {sent_most} "
+          f"| {over} / {sent_over} | {len(errors)} |")
     print("per-minute req/s:", per_minute)
     if errors:
         print("first errors:", errors[:3])
     if args.json:
         Path(args.json).write_text(json.dumps({"seconds": elapsed, "requests": len(times), "rps": rate,
                                                "per_minute_rps": per_minute, "max_in_1s": most, "violations": over,
-                                               "limit": limit, "threads": args.threads, "errors": len(errors)}, indent=1))
+                                               "client_max_in_1s": sent_most, "client_violations": sent_over,
+                                               "limit": limit, "threads": args.threads, "errors": len(errors),
+                                               "documents_every": args.documents_every, "document_pool": args.document_pool}, indent=1))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ WINDOW_S = 1.0
 # Requests are also spaced evenly and the window padded, so that scheduling jitter between taking a
 # slot and the request reaching the server cannot squeeze 11 requests into one second there.
 MARGIN_S = 0.05
+# A caller woken late from a wait has its request counted from when its slot opened, up to this much earlier than
+# it actually goes: small enough to stay well inside MARGIN_S, large enough to absorb a loaded machine's oversleep.
+MAX_BACKDATE_S = 0.005
 
 
 def window_for(max_per_second: float) -> tuple[int, float]:
@@ -53,15 +56,17 @@ class RateLimiter:
     def acquire(self) -> None:
         """Block until one more request fits in the window, then record it."""
         with self._lock:
+            due = None
             while True:
-                wait = self._try_take()
+                wait = self._try_take(due)
                 if wait <= 0:
                     return
+                due = self._clock() + wait
                 self._sleep(wait)
 
-    def _try_take(self) -> float:
+    def _try_take(self, due: float | None = None) -> float:
         if self.shared_path is None:
-            return self._take(self._times)
+            return self._take(self._times, due)
         self.shared_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.shared_path, "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -69,27 +74,37 @@ class RateLimiter:
                 fh.seek(0)
                 raw = fh.read().strip()
                 times = collections.deque(json.loads(raw) if raw else [])
-                wait = self._take(times)
+                wait = self._take(times, due)
                 if wait <= 0:
                     fh.seek(0)
                     fh.truncate()
                     fh.write(json.dumps(list(times)))
+                    # flush, not fsync: every process on the host reads the same page cache, and a busy disk's
+                    # fsync latency here would hold a request back after its slot was counted (a request held
+                    # more than the 50 ms margin puts 11 in one second at the server)
                     fh.flush()
-                    os.fsync(fh.fileno())
                 return wait
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _take(self, times: collections.deque) -> float:
+    def _take(self, times: collections.deque, due: float | None = None) -> float:
+        """Record a request and return 0, or return how long to wait. ``due``: when the slot this caller waited
+        for opened. The request is counted from then (not from when a loaded machine woke the thread up, a few ms
+        later; at most MAX_BACKDATE_S earlier), so oversleeping does not pile up into a lower rate."""
         now = self._clock()
         window = self.window_s + MARGIN_S
+        gone = None
         while times and now - times[0] >= window - 1e-6:
-            times.popleft()
+            gone = times.popleft()
         spacing = self.window_s / self.max_per_window
         if times and now - times[-1] < spacing - 1e-6:  # the tolerance keeps float rounding from spinning
             return spacing - (now - times[-1])
         if len(times) < self.max_per_window:
-            times.append(now)
+            stamp = now
+            if due is not None and due < now:
+                earliest = max([due] + ([times[-1] + spacing] if times else []) + ([gone + window] if gone is not None else []))
+                stamp = min(now, max(earliest, now - MAX_BACKDATE_S))
+            times.append(stamp)
             return 0.0
         return window - (now - times[0]) + 0.001
 

@@ -36,6 +36,20 @@ def test_sliding_window_never_exceeds_limit():
     assert 4.0 <= stamps[-1] - stamps[0] < 6.0  # close to 10/s, never above
 
 
+def test_oversleeping_does_not_lower_the_rate():
+    """A loaded machine wakes a waiting thread late (4 ms here): the slot still counts from when it opened, so
+    600 requests keep 10/1.05 per second, and the requests as sent (late) never put 11 in one second."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, clock=clock.time, sleep=lambda s: clock.sleep(s + 0.004))
+    sent = []
+    for _ in range(600):
+        limiter.acquire()
+        sent.append(clock.t)
+    assert max_in_window(sent) == 10
+    rate = (len(sent) - 1) / (sent[-1] - sent[0])
+    assert rate >= 9.5  # counting each slot from the wake-up instead gave 9.48 here
+
+
 def test_threads_share_one_window():
     limiter = RateLimiter(10)
     stamps, lock = [], threading.Lock()
