@@ -123,11 +123,41 @@ def _resolve_device(device: str | None) -> str:
     return str(device)
 
 
+_MALLOC_TUNED = False
+
+
+def return_freed_memory_to_the_os() -> bool:
+    """Make glibc give large freed blocks back to the OS (once per process; True when it applied).
+
+    Torch's CPU forward passes allocate activation buffers of many sizes. glibc's dynamic mmap threshold then
+    serves them from its arenas, which keep what was freed: a step's peak RSS grew with the number of batches
+    it ran (8.2 MB per filing, 8 -> 32 filings, in benchmarks/step_memory.py). A fixed 128 kB threshold (blocks
+    above it are mmap'ed and unmapped on free) and at most two arenas hold it at 1.5 MB per filing. Skipped where
+    the C library is not glibc, or when MALLOC_MMAP_THRESHOLD_ / MALLOC_ARENA_MAX are set (the user's choice wins).
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_ARENA_MAX") or os.name != "posix":
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_mmap_threshold, m_arena_max = -3, -8
+        ok = bool(libc.mallopt(m_mmap_threshold, 128 * 1024)) and bool(libc.mallopt(m_arena_max, 2))
+    except (OSError, AttributeError):  # not glibc
+        return False
+    _MALLOC_TUNED = ok
+    return ok
+
+
 class SentenceEncoder:
     """A loaded sentence-transformers model plus the tokenizer settings the fast path needs."""
 
     def __init__(self, model: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return_freed_memory_to_the_os()
         import torch
         from sentence_transformers import SentenceTransformer
         from tokenizers import Tokenizer
