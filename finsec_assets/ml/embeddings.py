@@ -132,8 +132,9 @@ def return_freed_memory_to_the_os() -> bool:
     Torch's CPU forward passes allocate activation buffers of many sizes. glibc's dynamic mmap threshold then
     serves them from its arenas, which keep what was freed: a step's peak RSS grew with the number of batches
     it ran (8.2 MB per filing, 8 -> 32 filings, in benchmarks/step_memory.py). A fixed 4 MB threshold (blocks
-    above it are mmap'ed and unmapped when freed) holds it near 1.5 MB per filing: on 979 sentences, peak 880 ->
-    800 MB for about 2 s more system time on 27 s (128 kB cost twice that; 16 MB kept the growth). Skipped where
+    above it are mmap'ed and unmapped when freed) bounds it: on 979 sentences, peak 880 ->
+    800 MB for about 2 s more system time on 27 s (128 kB cost twice that; 16 MB kept the growth); 8 -> 32 filings
+    then grow summaries by 1.8 MB and embeddings by 0.6 MB per filing. Skipped where
     the C library is not glibc, or when MALLOC_MMAP_THRESHOLD_ is set (the user's choice wins).
     """
     global _MALLOC_TUNED
