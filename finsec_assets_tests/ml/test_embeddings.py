@@ -286,3 +286,15 @@ def test_a_torn_or_foreign_cache_entry_is_a_miss_and_is_rewritten(tmp_path, enco
     other = encoder.section_vectors(SECTION_TEXTS[2:], None).entries[0].to_bytes()
     store.put_bytes(key, other)
     assert encoder.section_vectors(SECTION_TEXTS[:1], cache).n_cached_sentences == 0
+
+
+def test_loading_an_encoder_makes_glibc_return_large_freed_blocks(monkeypatch, encoder):
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt tuning is glibc's")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert emb.return_freed_memory_to_the_os() is True  # applied when the module's encoder loaded; idempotent
+    monkeypatch.setattr(emb, "_MALLOC_TUNED", False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert emb.return_freed_memory_to_the_os() is False  # the user's own malloc settings win

@@ -108,8 +108,10 @@ def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbedding
         filing_sections = pd.DataFrame(columns=needed)  # nothing stored for this quarter
     chosen = filing_sections if not config.items else filing_sections[filing_sections["item"].isin(config.items)]
     chosen = chosen.reset_index(drop=True)
-    sentences = embeddings_module.split_documents(chosen["text"].fillna("").astype(str).tolist())
-    has_text = np.array([bool(s) for s in sentences], dtype=bool)
+    # Whether each section has a sentence, without holding the quarter's sentence lists (embed_sections splits again,
+    # a chunk at a time).
+    has_text = np.array([bool(sentences_module.split_sentences(t)) for t in chosen["text"].fillna("").astype(str)],
+                        dtype=bool)
     empty = chosen[~has_text]
     for rec in empty.to_dict("records"):
         context.log.warning(f"pooled_embeddings: {rec['accession']} item {rec['item']} has no text; no row for it")

