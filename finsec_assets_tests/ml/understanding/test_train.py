@@ -155,3 +155,31 @@ def test_bad_config_and_missing_domain_checkpoint_are_named(tmp_path):
         load_predictor("pos")
     with pytest.raises(ValueError, match="no ner model at"):
         load_predictor("ner", str(tmp_path / "none"))
+
+
+def test_classifier_on_a_new_company_scores_close_to_its_reported_test_figure(tmp_path):
+    """Train enough to learn (a few hundred paragraph passes), then run the published predictor on the 10-Ks of
+    two companies that are in no split (TSLA, GE): their accuracy must be within a binomial tolerance of the
+    test figure the manifest reports, and both well above the majority class, so that "close" is not two
+    chance-level numbers agreeing."""
+    cfg = _config("classification", tmp_path, max_length=48, stride=8, max_windows=1, max_train_examples=64,
+                  max_validation_examples=12, max_test_examples=0,
+                  training={"epochs": 4, "batch_size": 8, "learning_rate": 3e-4})
+    result = train_task(cfg)
+    rows = pd.DataFrame(result["manifest"]["metrics"])
+    published = result["manifest"]["published_variant"]
+    reported = rows[(rows.task == "classification") & (rows.variant == published) & (rows.split == "test")]
+    reported = dict(zip(reported["metric"], reported["value"]))
+    test_rows = result["manifest"]["training_data"]["rows"]["test"]
+
+    new = frames.item_paragraphs()
+    seen = {c for cs in result["manifest"]["training_data"]["companies"].values() for c in cs}
+    assert seen.isdisjoint(set(new["cik"])), "the new companies must be in no split"
+    out = load_predictor("classification", result["checkpoint_uri"]).predict(list(new["text"]))
+    figure = metrics.label_metrics(list(new["label"]), [o["label"] for o in out])
+
+    majority = new["label"].value_counts(normalize=True).max()
+    assert reported["accuracy"] > majority + 0.15 and figure["accuracy"] > majority + 0.15, (reported, figure, majority)
+    p = (reported["accuracy"] + figure["accuracy"]) / 2
+    tolerance = max(0.1, 3 * np.sqrt(p * (1 - p) * (1 / len(new) + 1 / test_rows)))
+    assert abs(figure["accuracy"] - reported["accuracy"]) <= tolerance, (figure, reported, tolerance)
