@@ -27,7 +27,7 @@ class TaskHyperparameters:
     targets; 0 = unweighted): without it a token classifier on ~2% entity tokens never leaves ``O``."""
 
     learning_rate: float = 2e-4
-    epochs: int = 5
+    epochs: int = 4
     batch_size: int = 8
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
