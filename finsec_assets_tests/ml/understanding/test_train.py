@@ -114,6 +114,8 @@ def test_ner_predictor_gives_character_offsets(tmp_path):
     long_text = "Net sales were $648.1 billion, up 6.0%. " * 40  # far beyond one 32-token window
     out = predictor.predict([long_text, ""])
     assert out[1] == []
+    with pytest.raises(ValueError, match=r"inputs\[1\] must be a string, got NoneType"):
+        predictor.predict(["fine", None])
     for entity in out[0]:
         assert long_text[entity["start"]:entity["end"]] == entity["text"] and 0 <= entity["score"] <= 1
     ner_store = CheckpointStore(str(tmp_path / "checkpoints" / "ner"))
@@ -141,6 +143,8 @@ def test_summarization_warm_started_encoder_decoder(tmp_path):
     predictor = load_predictor("summarization", result["checkpoint_uri"])
     out = predictor.predict(["Our business may be harmed by competition. " * 20, "  "])
     assert isinstance(out[0], str) and out[1] == ""
+    with pytest.raises(ValueError, match="inputs must be a list of documents, got str"):
+        predictor.predict("one bare document")
     rows = pd.DataFrame(result["metrics"])
     assert {"rouge1", "rouge2", "rougeL"} <= set(rows["metric"]) and {"baseline", "baseline_jaccard"} <= set(rows["variant"])
 
@@ -183,3 +187,27 @@ def test_classifier_on_a_new_company_scores_close_to_its_reported_test_figure(tm
     p = (reported["accuracy"] + figure["accuracy"]) / 2
     tolerance = max(0.1, 3 * np.sqrt(p * (1 - p) * (1 / len(new) + 1 / test_rows)))
     assert abs(figure["accuracy"] - reported["accuracy"]) <= tolerance, (figure, reported, tolerance)
+
+
+def test_class_weights_lift_the_rare_labels():
+    from finsec_assets.ml.understanding.neural import class_weights
+
+    features = [{"labels": [0] * 49 + [1, -100]}, {"labels": [0] * 49 + [2]}]  # 98% O, two rare tags
+    w = class_weights(features, 4, 0.5)
+    assert w[1] == pytest.approx(w[2]) and w[1] / w[0] == pytest.approx(98 ** 0.5)  # (0.98 / 0.01) ** 0.5
+    assert (98 * w[0] + w[1] + w[2]) / 100 == pytest.approx(1.0) and w[3] == 1.0  # mean 1; unseen label 1
+    assert class_weights(features, 4, 0.0) is None
+    assert class_weights([{"labels": 1}, {"labels": 0}, {"labels": 0}, {"labels": 0}], 2, 1.0)[1] == pytest.approx(2.0)
+
+
+def test_ner_fits_its_own_training_sentences(tmp_path):
+    """The demo-size failure mode: an NER head that predicts O everywhere (98% of the tokens) scores 0 even on
+    the sentences it trained on. With the class-weighted loss it must fit them."""
+    from pathlib import Path
+
+    cfg = _config("ner", tmp_path, max_train_examples=16, training={"epochs": 8, "batch_size": 4, "learning_rate": 3e-4})
+    run = TaskRun(cfg)
+    run.train_variant("fit-check", run.generic, cfg.training, Path(tmp_path) / "fit-check")
+    model, tokenizer, options = run._live[Path(tmp_path) / "fit-check"]
+    fit = run.evaluate(model, tokenizer, options, "train")[0]
+    assert fit["micro_f1"] >= 0.5, fit
