@@ -133,6 +133,7 @@ def main(argv=None) -> int:
             cpu[task] = round(_cpu_seconds() - cpu0, 1)
             manifests[task] = result["manifest"]
             print(f"{task}: {seconds[task]}s wall, {cpu[task]}s CPU", file=sys.stderr, flush=True)
+            print(table({task: manifests[task]}, seconds, cpu).to_string(index=False), file=sys.stderr, flush=True)
         result = table(manifests, seconds, cpu)
     if result.empty:
         print("no results", file=sys.stderr)

@@ -26,8 +26,8 @@ class TaskHyperparameters:
     class weights of the cross-entropy (w_c proportional to freq_c^-p, normalised to mean 1 over the training
     targets; 0 = unweighted): without it a token classifier on ~2% entity tokens never leaves ``O``."""
 
-    learning_rate: float = 2e-4
-    epochs: int = 4
+    learning_rate: float = 3e-4
+    epochs: int = 3
     batch_size: int = 8
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
@@ -208,10 +208,10 @@ class SearchSpace:
     """The study's ranges; ``trials`` is how many finished trials the study should hold in total."""
 
     trials: int = 3
-    learning_rate_min: float = 5e-5
-    learning_rate_max: float = 5e-4
+    learning_rate_min: float = 1e-4
+    learning_rate_max: float = 6e-4
     min_epochs: int = 2
-    max_epochs: int = 5
+    max_epochs: int = 4
     batch_sizes: list = dataclasses.field(default_factory=lambda: [8, 16])
     warmup_max: float = 0.2
     weight_decay_max: float = 0.1
