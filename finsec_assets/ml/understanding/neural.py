@@ -301,12 +301,16 @@ def plot_study(study, history_path: Path, importance_path: Path, metric: str) ->
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    try:
-        importances = optuna.importance.get_param_importances(study)
-    except (RuntimeError, ValueError, ZeroDivisionError) as exc:
-        importances, reason = {}, str(exc)
+    complete = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    if len(set(complete)) < 2:  # fANOVA on equal (or too few) values spreads the importance evenly: meaningless
+        importances, reason = {}, f"{len(complete)} finished trial(s), {len(set(complete))} distinct value(s)"
     else:
-        reason = ""
+        try:
+            importances = optuna.importance.get_param_importances(study)
+        except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+            importances, reason = {}, str(exc)
+        else:
+            reason = ""
     if importances:
         names = list(importances)[::-1]
         ax.barh(names, [importances[n] for n in names])
