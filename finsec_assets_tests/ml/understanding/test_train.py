@@ -211,3 +211,21 @@ def test_ner_fits_its_own_training_sentences(tmp_path):
     model, tokenizer, options = run._live[Path(tmp_path) / "fit-check"]
     fit = run.evaluate(model, tokenizer, options, "train")[0]
     assert fit["micro_f1"] >= 0.5, fit
+
+
+def test_study_pictures_history_and_importances(tmp_path):
+    import optuna
+
+    from finsec_assets.ml.understanding.neural import plot_study
+
+    def study_with(values):
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+        for v in values:
+            study.optimize(lambda t, v=v: v + 0 * t.suggest_float("learning_rate", 1e-5, 1e-3, log=True)
+                           + 0 * t.suggest_int("epochs", 1, 3), n_trials=1)
+        return study
+
+    for name, values in (("distinct", [0.1, 0.3, 0.2, 0.5]), ("equal", [0.0, 0.0])):
+        history, importances = tmp_path / f"{name}-history.png", tmp_path / f"{name}-importances.png"
+        plot_study(study_with(values), history, importances, "micro_f1")
+        assert history.read_bytes()[:4] == b"\x89PNG" and importances.read_bytes()[:4] == b"\x89PNG"
