@@ -39,7 +39,17 @@ SIZES = {  # examples per split (0 = all); "demo" keeps the entry point's own de
 }
 
 
-def table(manifests: dict[str, dict], seconds: dict[str, float] | None = None) -> pd.DataFrame:
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children: on a shared machine the wall clock
+    measures the neighbours too; on two idle cores the wall time is about CPU / 2."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def table(manifests: dict[str, dict], seconds: dict[str, float] | None = None,
+          cpu: dict[str, float] | None = None) -> pd.DataFrame:
     rows = []
     for task, m in manifests.items():
         metrics = pd.DataFrame(m["metrics"])
@@ -55,7 +65,8 @@ def table(manifests: dict[str, dict], seconds: dict[str, float] | None = None) -
                          "infer_ex_per_s": speed.get("inference_examples_per_second"),
                          "metric": primary, "test_value": values.get(primary),
                          "other": ", ".join(f"{k} {v:.3g}" for k, v in values.items() if k != primary),
-                         "task_seconds": (seconds or {}).get(task)})
+                         "task_seconds": (seconds or {}).get(task) if sub_task == task else None,
+                         "task_cpu_seconds": (cpu or {}).get(task) if sub_task == task else None})
     return pd.DataFrame(rows)
 
 
@@ -79,9 +90,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--max-test", type=int, default=None)
     p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--trials", type=int, default=2)
-    p.add_argument("--max-epochs", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=None, help="fine_tuned epochs (default: the task's demo default)")
+    p.add_argument("--trials", type=int, default=None, help="study trials (default: the task's demo default)")
+    p.add_argument("--max-epochs", type=int, default=None, help="the study's epoch bound (default: the task's)")
     p.add_argument("--base", default="", help="encoder for fine_tuned/tuned ('' = bundled MiniLM)")
     p.add_argument("--domain-base", default="", help="'' = the home's pretrained_checkpoint; 'none' skips it")
     p.add_argument("--markdown", action="store_true")
@@ -97,7 +108,7 @@ def main(argv=None) -> int:
 
         store = ObjectStore(Settings.from_env().object_store_url)
         scratch = Path(tempfile.mkdtemp(prefix="understanding-bench-"))
-        manifests, seconds = {}, {}
+        manifests, seconds, cpu = {}, {}, {}
         for task in tasks:
             dataset = ut.ADAPTERS[task].dataset
             df = open_lake().read_partition(f"{dataset}_dataset", None)
@@ -109,18 +120,21 @@ def main(argv=None) -> int:
             raw = {"task": task, "dataset_uri": str(path), "checkpoint_root": str(scratch / "checkpoints" / task),
                    "work_dir": str(scratch / "work"), "base": args.base,
                    "domain_base": args.domain_base or default_checkpoint_root(ut.DOMAIN_ASSET),
-                   "training": {"epochs": args.epochs},
-                   "hpo": {"trials": args.trials, "max_epochs": args.max_epochs}, **SIZES[args.size]}
+                   "training": {} if args.epochs is None else {"epochs": args.epochs},
+                   "hpo": {k: v for k, v in (("trials", args.trials), ("max_epochs", args.max_epochs)) if v is not None},
+                   **SIZES[args.size]}
             for key, value in (("max_train_examples", args.max_train), ("max_test_examples", args.max_test),
                                ("max_length", args.max_length)):
                 if value is not None:
                     raw[key] = value
-            start = time.perf_counter()
+            start, cpu0 = time.perf_counter(), _cpu_seconds()
             result = ut.train_task(ut.UnderstandingConfig.from_mapping(raw))
             seconds[task] = round(time.perf_counter() - start, 1)
+            cpu[task] = round(_cpu_seconds() - cpu0, 1)
             manifests[task] = result["manifest"]
-            print(f"{task}: {seconds[task]}s", file=sys.stderr, flush=True)
-        result = table(manifests, seconds)
+            print(f"{task}: {seconds[task]}s wall, {cpu[task]}s CPU", file=sys.stderr, flush=True)
+            print(table({task: manifests[task]}, seconds, cpu).to_string(index=False), file=sys.stderr, flush=True)
+        result = table(manifests, seconds, cpu)
     if result.empty:
         print("no results", file=sys.stderr)
         return 1

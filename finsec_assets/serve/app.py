@@ -170,6 +170,7 @@ class Service:
         self.cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serve-text")
         self.understanding_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serve-understanding")
         self.predictors: dict[str, Any] = {}
+        self._publications: dict[str, tuple[float, tuple[str, str] | None]] = {}
         self._predictor_lock = threading.Lock()
         from ..text import html, scoring, sections, sentences, summarize
 
@@ -222,11 +223,36 @@ class Service:
 
         return embed_documents(texts, model=None if model_name == DEFAULT_MODEL_NAME else model_name, device=self.serve.device)
 
+    def understanding_publication(self, task: str) -> tuple[str, str] | None:
+        """(version, directory URI) that the ``<task>_model`` root's LATEST names now, read at most once per
+        FINSEC_SERVE_POLL_SECONDS per task; None before the first publication."""
+        import time
+
+        now = time.monotonic()
+        seen = self._publications.get(task)
+        if seen is not None and now - seen[0] < self.serve.poll_seconds:
+            return seen[1]
+        from ..ml.training import CheckpointStore
+
+        checkpoints = CheckpointStore(registry.object_store(self.settings).uri(f"checkpoints/{task}_model"))
+        try:
+            pointer = checkpoints.pointer()
+        except Exception:  # noqa: BLE001 - an unreadable pointer: keep what is loaded, try again next poll
+            pointer = None
+        current = None if not pointer else (pointer["version"], f"{checkpoints.root_uri}/{pointer['directory']}")
+        self._publications[task] = (now, current)
+        return current
+
     def predictor(self, task: str):
+        """The task's predictor, reloaded when its checkpoint root's LATEST names a new publication (a new
+        version, or a republished older one); while the new one loads, requests queue on the lock, and a
+        publication that fails to load leaves the loaded predictor serving."""
+        asset = f"{task}_model"
+        publication = self.understanding_publication(task)
         with self._predictor_lock:
-            if task in self.predictors:
-                return self.predictors[task]
-            asset = f"{task}_model"
+            cached = self.predictors.get(task)
+            if cached is not None and (publication is None or getattr(cached, "publication", None) == publication[1]):
+                return cached
             try:
                 module = importlib.import_module(UNDERSTANDING_MODULE)
             except ModuleNotFoundError as exc:
@@ -236,9 +262,16 @@ class Service:
                                                   "version that has it") from exc
                 raise
             try:
-                predictor = module.load_predictor(task)
+                predictor = module.load_predictor(task, publication[1] if publication else None)
             except Exception as exc:  # noqa: BLE001 - not published or unreadable: the client is told which asset
+                if cached is not None:
+                    log.warning("serve: %s publication %s does not load (%s); still serving %s", asset,
+                                   publication, exc, getattr(cached, "version", None))
+                    return cached
                 raise ModelUnavailable(asset, f"no usable {asset}: {exc}; materialize {asset}") from exc
+            predictor.version, predictor.publication = (publication or (None, None))
+            if cached is not None:
+                log.info("serve: %s reloaded: %s -> %s", asset, getattr(cached, "version", None), predictor.version)
             self.predictors[task] = predictor
             return predictor
 

@@ -16,7 +16,7 @@ from .helpers import output_metadata, resources
 
 DATASETS = [dg.AssetSpec(f"{task}_dataset") for task in frames.FRAMES]
 TINY = {"max_length": 32, "stride": 8, "max_train_examples": 12, "max_validation_examples": 4, "max_test_examples": 6,
-        "max_target_length": 8, "training": {"batch_size": 8}, "hpo": {"batch_sizes": [8]}}
+        "max_target_length": 8, "training": {"epochs": 1, "batch_size": 8}, "hpo": {"batch_sizes": [8], "max_epochs": 1}}
 
 
 @pytest.fixture

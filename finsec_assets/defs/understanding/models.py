@@ -31,9 +31,9 @@ METRIC_COLUMNS = ["task", "variant", "split", "metric", "value"]
 class UnderstandingModelConfig(dg.Config):
     """Demo-size defaults (see TASK_DEFAULTS in finsec_assets/ml/understanding/train.py); scale up on a GPU."""
 
-    hpo_trials: int = Field(2, description="finished Optuna trials the study should hold (a rerun resumes it)")
-    hpo_max_epochs: int = Field(1, description="upper bound of the epochs the study searches")
-    epochs: int = Field(1, description="epochs of the fine_tuned and fine_tuned_domain variants")
+    hpo_trials: int = Field(2, ge=0, description="finished Optuna trials the study should hold (a rerun resumes it)")
+    hpo_max_epochs: int = Field(0, ge=0, description="upper bound of the epochs the study searches; 0 = the task's default")
+    epochs: int = Field(0, ge=0, description="epochs of the fine_tuned and fine_tuned_domain variants; 0 = the task's default")
     max_train_examples: int = Field(-1, description="-1 = the task's demo default; 0 = every training row")
     max_test_examples: int = Field(-1, description="-1 = the task's demo default; 0 = every test row")
     base: str = Field("", description="'' = bundled all-MiniLM-L6-v2; or an encoder path / URI")
@@ -66,8 +66,9 @@ def _settings(finsec: FinsecResource, task: str, dataset_uri: str, data_version:
         "base": config.base,
         "domain_base": config.domain_base or store.uri(f"checkpoints/{understanding_train.DOMAIN_ASSET}"),
         "deepspeed": config.deepspeed, "precision": config.precision,
-        "training": {"epochs": config.epochs},
-        "hpo": {"trials": config.hpo_trials, "max_epochs": config.hpo_max_epochs, "storage": config.study_storage},
+        "training": {"epochs": config.epochs} if config.epochs else {},
+        "hpo": {"trials": config.hpo_trials, "storage": config.study_storage,
+                **({"max_epochs": config.hpo_max_epochs} if config.hpo_max_epochs else {})},
         "data_versions": {f"{understanding_train.ADAPTERS[task].dataset}_dataset": data_version},
     }
     if config.max_train_examples >= 0:

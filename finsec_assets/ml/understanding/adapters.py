@@ -22,8 +22,10 @@ def _plot_bars(path: Path, names, values, title: str, xlabel: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, max(2.4, 0.28 * len(names) + 1)))
-    ax.barh(list(names)[::-1], list(values)[::-1])
+    names = [n if len(n) <= 48 else n[:46] + "…" for n in map(str, names)]  # us-gaap names run to 100+ characters
+    fig, ax = plt.subplots(figsize=(9, max(2.4, 0.28 * len(names) + 1)))
+    ax.barh(names[::-1], list(values)[::-1])
+    ax.tick_params(axis="y", labelsize=8)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)

@@ -41,8 +41,8 @@ from ..training import (CHECKPOINT_FORMAT, MANIFEST, CheckpointStore, TrainingIn
 from . import data
 from .adapters import ADAPTERS, INDUSTRY_WEIGHTS, industry_rows, industry_variants
 from .metrics import label_metrics
-from .neural import (SearchSpace, TaskHyperparameters, cached_features, finished_trials, fit, open_study, plot_study,
-                     suggest, tokenizer_identity)
+from .neural import (SearchSpace, TaskHyperparameters, cached_features, class_weights, finished_trials, fit, open_study,
+                     plot_study, suggest, tokenizer_identity)
 from .tasks import AUTO_CLASSES, TaskOptions, build_model
 
 ENTRY_MODULE = "finsec_assets.ml.understanding.train"
@@ -54,15 +54,22 @@ PICTURES = {"evaluation": "evaluation.png", "variants": "variants.png", "learnin
             "optimisation_history": "optuna_history.png", "parameter_importances": "optuna_importances.png"}
 STUDY_DB = "studies.sqlite3"
 
-# Demo-size defaults (the five tasks together within minutes on two CPU cores); scale them up on a GPU.
+# Demo-size defaults: the five tasks together within ~5 minutes on two idle CPU cores (4 trainings each:
+# fine_tuned, fine_tuned_domain and two trials of 2-3 epochs; ~100 training windows per epoch at ~25 examples/s),
+# with enough optimizer steps at a MiniLM-sized learning rate (TaskHyperparameters) for every head to fit its
+# training rows. Scale them up on a GPU (0 = every row).
+_DEMO_HPO = {"trials": 2, "min_epochs": 2, "max_epochs": 3}
 TASK_DEFAULTS = {
-    "ner": {"max_length": 48, "max_train_examples": 64, "max_validation_examples": 24, "max_test_examples": 64},
-    "qa": {"max_length": 96, "stride": 32, "max_train_examples": 64, "max_validation_examples": 24, "max_test_examples": 64},
-    "relation": {"max_length": 48, "max_train_examples": 64, "max_validation_examples": 24, "max_test_examples": 64},
-    "classification": {"max_length": 64, "max_windows": 2, "max_train_examples": 64, "max_validation_examples": 24,
-                       "max_test_examples": 64},
-    "summarization": {"max_length": 64, "max_target_length": 16, "max_train_examples": 48, "max_validation_examples": 8,
-                      "max_test_examples": 32, "training": {"learning_rate": 1e-4}},
+    "ner": {"max_length": 48, "stride": 12, "max_train_examples": 64, "max_validation_examples": 32,
+            "max_test_examples": 64, "hpo": _DEMO_HPO},
+    "qa": {"max_length": 128, "stride": 32, "max_train_examples": 48, "max_validation_examples": 32,
+           "max_test_examples": 64, "hpo": _DEMO_HPO},
+    "relation": {"max_length": 48, "max_train_examples": 96, "max_validation_examples": 32, "max_test_examples": 96,
+                 "hpo": _DEMO_HPO},
+    "classification": {"max_length": 64, "max_windows": 1, "max_train_examples": 96, "max_validation_examples": 32,
+                       "max_test_examples": 96, "hpo": _DEMO_HPO},
+    "summarization": {"max_length": 64, "max_target_length": 32, "max_train_examples": 48, "max_validation_examples": 12,
+                      "max_test_examples": 32, "hpo": _DEMO_HPO},
 }
 
 
@@ -101,12 +108,16 @@ class UnderstandingConfig:
         if cfg.max_length < 16 or cfg.stride < 0 or cfg.stride > cfg.max_length // 2:
             raise TrainingInputError(f"understanding config: max_length={cfg.max_length}, stride={cfg.stride}: "
                                      "need max_length >= 16 and 0 <= stride <= max_length / 2")
-        if cfg.hpo.trials < 0 or cfg.hpo.max_epochs < 1 or not cfg.hpo.batch_sizes:
-            raise TrainingInputError(f"understanding config.hpo: trials={cfg.hpo.trials} (>= 0), "
-                                     f"max_epochs={cfg.hpo.max_epochs} (>= 1), batch_sizes={cfg.hpo.batch_sizes} (non-empty)")
+        if cfg.hpo.trials < 0 or cfg.hpo.max_epochs < 1 or not cfg.hpo.batch_sizes or cfg.hpo.min_epochs < 1:
+            raise TrainingInputError(f"understanding config.hpo: trials={cfg.hpo.trials} (>= 0), min_epochs="
+                                     f"{cfg.hpo.min_epochs} and max_epochs={cfg.hpo.max_epochs} (>= 1), "
+                                     f"batch_sizes={cfg.hpo.batch_sizes} (non-empty)")
         if cfg.training.epochs < 1 or cfg.training.batch_size < 1 or cfg.training.learning_rate <= 0:
             raise TrainingInputError(f"understanding config.training: {cfg.training}: epochs, batch_size and "
                                      "learning_rate must be positive")
+        if cfg.training.class_weighting < 0 or cfg.hpo.class_weighting_max < 0:
+            raise TrainingInputError(f"understanding config: training.class_weighting={cfg.training.class_weighting}, "
+                                     f"hpo.class_weighting_max={cfg.hpo.class_weighting_max}: must be >= 0 (0 = unweighted)")
         if cfg.tune_from not in ("generic", "domain"):
             raise TrainingInputError(f"understanding config.tune_from={cfg.tune_from!r}: use generic or domain")
         return cfg
@@ -225,8 +236,9 @@ class TaskRun:
             last["metrics"], last["predictions"], _ = self.evaluate(m, tokenizer, options, "validation")
             return last["metrics"][self.adapter.primary]
 
+        weights = class_weights(features, len(options.labels), hp.class_weighting) if self.adapter.uses_labels else None
         scratch = self.work / "trainer" / name
-        result = fit(model, tokenizer, features, hp, scratch, eval_fn=validate, trial=trial,
+        result = fit(model, tokenizer, features, hp, scratch, eval_fn=validate, trial=trial, weights=weights,
                      deepspeed=self.cfg.deepspeed, precision=self.cfg.precision, logger=self.log, label=name)
         shutil.rmtree(scratch, ignore_errors=True)
         if "metrics" not in last:
@@ -301,7 +313,8 @@ class TaskRun:
         best_dir = self.work / "tuned"
 
         def objective(trial):
-            hp = suggest(trial, space, self.cfg.training, with_number_shapes=self.cfg.task == "ner")
+            hp = suggest(trial, space, self.cfg.training, with_number_shapes=self.cfg.task == "ner",
+                         with_class_weights=self.adapter.uses_labels)
             trial_dir = self.work / f"trial-{trial.number}"
             info = self.train_variant(f"trial {trial.number}", self.tune_base, hp, trial_dir, trial=trial)
             trial.set_user_attr("loss_history", info["fit"]["loss_history"])

@@ -33,6 +33,11 @@ FILINGS = [
     (200406, "000020040624000013", "jnj-20231231.htm.gz", "test", "D"),
     (77476, "000007747624000008", "pep-20231230.htm.gz", "test", "D"),
 ]
+# Companies in no split of any frame: a model's "new company" (its filings were never trained, tuned or tested on).
+UNSEEN_FILINGS = [
+    (1318605, "000162828024002390", "tsla-20231231.htm.gz", "unseen", "E"),
+    (40545, "000004054524000027", "ge-20231231.htm.gz", "unseen", "D"),
+]
 YEAR = re.compile(r"\b(20[0-2]\d)\b")
 
 
@@ -142,6 +147,19 @@ def relation_frame() -> pd.DataFrame:
                                  "text": p["text"], "head_start": a, "head_end": b, "tail_start": m.start(),
                                  "tail_end": m.end(), "tail_type": "period",
                                  "label": "period_of" if m.group(1) == year else "no_relation"})
+    return pd.DataFrame(rows)
+
+
+def item_paragraphs(filings=None, per_item: int = 12) -> pd.DataFrame:
+    """Paragraph -> section item rows of the given filings (default: the unseen companies)."""
+    from finsec_assets.text.sentences import split_paragraphs
+
+    rows = []
+    for cik, folder, document, split, _ in (filings or UNSEEN_FILINGS):
+        sections = _sections(cik, folder, document)
+        for item in ("1", "1A", "7", "7A"):
+            for p in [p for p in split_paragraphs(sections.get(item, "")) if len(p) > 200][:per_item]:
+                rows.append({"cik": cik, "text": p, "label": item})
     return pd.DataFrame(rows)
 
 

@@ -114,6 +114,8 @@ def test_ner_predictor_gives_character_offsets(tmp_path):
     long_text = "Net sales were $648.1 billion, up 6.0%. " * 40  # far beyond one 32-token window
     out = predictor.predict([long_text, ""])
     assert out[1] == []
+    with pytest.raises(ValueError, match=r"inputs\[1\] must be a string, got NoneType"):
+        predictor.predict(["fine", None])
     for entity in out[0]:
         assert long_text[entity["start"]:entity["end"]] == entity["text"] and 0 <= entity["score"] <= 1
     ner_store = CheckpointStore(str(tmp_path / "checkpoints" / "ner"))
@@ -141,6 +143,8 @@ def test_summarization_warm_started_encoder_decoder(tmp_path):
     predictor = load_predictor("summarization", result["checkpoint_uri"])
     out = predictor.predict(["Our business may be harmed by competition. " * 20, "  "])
     assert isinstance(out[0], str) and out[1] == ""
+    with pytest.raises(ValueError, match="inputs must be a list of documents, got str"):
+        predictor.predict("one bare document")
     rows = pd.DataFrame(result["metrics"])
     assert {"rouge1", "rouge2", "rougeL"} <= set(rows["metric"]) and {"baseline", "baseline_jaccard"} <= set(rows["variant"])
 
@@ -155,3 +159,73 @@ def test_bad_config_and_missing_domain_checkpoint_are_named(tmp_path):
         load_predictor("pos")
     with pytest.raises(ValueError, match="no ner model at"):
         load_predictor("ner", str(tmp_path / "none"))
+
+
+def test_classifier_on_a_new_company_scores_close_to_its_reported_test_figure(tmp_path):
+    """Train enough to learn (a few hundred paragraph passes), then run the published predictor on the 10-Ks of
+    two companies that are in no split (TSLA, GE): their accuracy must be within a binomial tolerance of the
+    test figure the manifest reports, and both well above the majority class, so that "close" is not two
+    chance-level numbers agreeing."""
+    cfg = _config("classification", tmp_path, max_length=48, stride=8, max_windows=1, max_train_examples=64,
+                  max_validation_examples=12, max_test_examples=0,
+                  training={"epochs": 4, "batch_size": 8, "learning_rate": 3e-4})
+    result = train_task(cfg)
+    rows = pd.DataFrame(result["manifest"]["metrics"])
+    published = result["manifest"]["published_variant"]
+    reported = rows[(rows.task == "classification") & (rows.variant == published) & (rows.split == "test")]
+    reported = dict(zip(reported["metric"], reported["value"]))
+    test_rows = result["manifest"]["training_data"]["rows"]["test"]
+
+    new = frames.item_paragraphs()
+    seen = {c for cs in result["manifest"]["training_data"]["companies"].values() for c in cs}
+    assert seen.isdisjoint(set(new["cik"])), "the new companies must be in no split"
+    out = load_predictor("classification", result["checkpoint_uri"]).predict(list(new["text"]))
+    figure = metrics.label_metrics(list(new["label"]), [o["label"] for o in out])
+
+    majority = new["label"].value_counts(normalize=True).max()
+    assert reported["accuracy"] > majority + 0.15 and figure["accuracy"] > majority + 0.15, (reported, figure, majority)
+    p = (reported["accuracy"] + figure["accuracy"]) / 2
+    tolerance = max(0.1, 3 * np.sqrt(p * (1 - p) * (1 / len(new) + 1 / test_rows)))
+    assert abs(figure["accuracy"] - reported["accuracy"]) <= tolerance, (figure, reported, tolerance)
+
+
+def test_class_weights_lift_the_rare_labels():
+    from finsec_assets.ml.understanding.neural import class_weights
+
+    features = [{"labels": [0] * 49 + [1, -100]}, {"labels": [0] * 49 + [2]}]  # 98% O, two rare tags
+    w = class_weights(features, 4, 0.5)
+    assert w[1] == pytest.approx(w[2]) and w[1] / w[0] == pytest.approx(98 ** 0.5)  # (0.98 / 0.01) ** 0.5
+    assert (98 * w[0] + w[1] + w[2]) / 100 == pytest.approx(1.0) and w[3] == 1.0  # mean 1; unseen label 1
+    assert class_weights(features, 4, 0.0) is None
+    assert class_weights([{"labels": 1}, {"labels": 0}, {"labels": 0}, {"labels": 0}], 2, 1.0)[1] == pytest.approx(2.0)
+
+
+def test_ner_fits_its_own_training_sentences(tmp_path):
+    """The demo-size failure mode: an NER head that predicts O everywhere (98% of the tokens) scores 0 even on
+    the sentences it trained on. With the class-weighted loss it must fit them."""
+    from pathlib import Path
+
+    cfg = _config("ner", tmp_path, max_train_examples=16, training={"epochs": 8, "batch_size": 4, "learning_rate": 3e-4})
+    run = TaskRun(cfg)
+    run.train_variant("fit-check", run.generic, cfg.training, Path(tmp_path) / "fit-check")
+    model, tokenizer, options = run._live[Path(tmp_path) / "fit-check"]
+    fit = run.evaluate(model, tokenizer, options, "train")[0]
+    assert fit["micro_f1"] >= 0.5, fit
+
+
+def test_study_pictures_history_and_importances(tmp_path):
+    import optuna
+
+    from finsec_assets.ml.understanding.neural import plot_study
+
+    def study_with(values):
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+        for v in values:
+            study.optimize(lambda t, v=v: v + 0 * t.suggest_float("learning_rate", 1e-5, 1e-3, log=True)
+                           + 0 * t.suggest_int("epochs", 1, 3), n_trials=1)
+        return study
+
+    for name, values in (("distinct", [0.1, 0.3, 0.2, 0.5]), ("equal", [0.0, 0.0])):
+        history, importances = tmp_path / f"{name}-history.png", tmp_path / f"{name}-importances.png"
+        plot_study(study_with(values), history, importances, "micro_f1")
+        assert history.read_bytes()[:4] == b"\x89PNG" and importances.read_bytes()[:4] == b"\x89PNG"
