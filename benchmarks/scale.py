@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -400,10 +401,9 @@ def lake_stats(env: dict[str, str], ciks: list[int], partitions: list[str]) -> d
     if "filing_sections" in tables and partitions:
         cik = ciks[len(ciks) // 2] if ciks else None
         quarter = partitions[len(partitions) // 2]
-        queries.append(("one company's MD&A text in one quarter",
-                        "select accession, item, length(text) n from filing_sections "
-                        "where partition_key = ? and item = '7'" + (" and cik = ?" if cik else ""),
-                        [quarter] + ([cik] if cik else [])))
+        queries.append(("one company's sections in one quarter" if cik else "one quarter's MD&A sections",
+                        "select accession, item, length(text) n from filing_sections where partition_key = ? and "
+                        + ("cik = ?" if cik else "item = '7'"), [quarter] + ([cik] if cik else [])))
     if "nlp_scores" in tables and ciks:
         queries.append(("one company's scores across all quarters",
                         "select * from nlp_scores where cik = ?", [ciks[0]]))
@@ -466,8 +466,11 @@ class Dagster:
     def graphql(self, query: str, variables: dict) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
         req = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=300) as r:
-            doc = json.loads(r.read())
+        try:
+            with urllib.request.urlopen(req, timeout=300) as r:
+                doc = json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"GraphQL HTTP {exc.code}: {exc.read()[:2000]!r}") from exc
         if doc.get("errors"):
             raise RuntimeError(f"GraphQL errors: {doc['errors']}")
         return doc["data"]
@@ -491,7 +494,7 @@ class Dagster:
 
     def terminate(self, run_ids: list[str]) -> None:
         if run_ids:
-            self.graphql("mutation($ids: [String]!) { terminateRuns(runIds: $ids) { __typename } }", {"ids": run_ids})
+            self.graphql("mutation($ids: [String!]!) { terminateRuns(runIds: $ids) { __typename } }", {"ids": run_ids})
 
     def close(self) -> None:
         stop(self.daemon, 30)
@@ -527,7 +530,7 @@ def measure_backfill(base_env: dict[str, str], work: Path, quarters: int, max_co
         backfill_id = dagster.launch_backfill(PER_FILING, keys, {"finsec/benchmark": "scale"})
         out["graphql_launch_seconds"] = round(time.perf_counter() - t0, 2)
         timeline, first_run, all_runs, max_in_progress = [], None, None, 0
-        while time.perf_counter() - t0 < watch_s:
+        while time.perf_counter() - t0 < watch_s and (all_runs is None or time.perf_counter() - t0 < all_runs + 15):
             runs = backfill_runs(instance, backfill_id)
             statuses: dict[str, int] = {}
             for r in runs:
@@ -546,7 +549,8 @@ def measure_backfill(base_env: dict[str, str], work: Path, quarters: int, max_co
         backfill = instance.get_backfill(backfill_id)
         out.update({"backfill_id": backfill_id, "seconds_to_first_run": first_run, "seconds_to_all_runs": all_runs,
                     "runs_created": len(backfill_runs(instance, backfill_id)),
-                    "max_runs_in_progress": max_in_progress, "watched_seconds": watch_s,
+                    "max_runs_in_progress": max_in_progress,
+                    "watched_seconds": round(time.perf_counter() - t0, 1),
                     "backfill_status_at_end_of_watch": backfill.status.value if backfill else None,
                     "timeline": timeline[:60]})
         dagster.cancel_backfill(backfill_id)
@@ -597,14 +601,16 @@ def measure_ui(env: dict[str, str], work: Path, asset: str = "filing_index") -> 
     driver = webdriver.Chrome(options=options, service=Service(chromedriver))
     out = {"asset": asset, "partitions_defined": n_partitions, "partitions_materialized": materialized,
            "webserver_startup_seconds": dagster.startup_seconds}
-    count_re = re.compile(rf"\b{n_partitions}\b")
+    count_re = re.compile(rf"\b{n_partitions} Partitions\b")
+    status_re = re.compile(r"Materialized \(\d+\)")
     try:
         wait = WebDriverWait(driver, 120, poll_frequency=0.1)
         body = lambda d: d.find_element(By.TAG_NAME, "body").text  # noqa: E731
         for label, path, ready in [
             ("warmup_overview", f"/assets/{asset}", lambda d: asset in body(d)),
             ("overview", f"/assets/{asset}", lambda d: asset in body(d) and "Partitions" in body(d)),
-            ("partitions_tab", f"/assets/{asset}?view=partitions", lambda d: count_re.search(body(d))),
+            ("partitions_tab", f"/assets/{asset}?view=partitions",
+             lambda d: count_re.search(body(d)) and status_re.search(body(d))),
         ]:
             driver.get("about:blank")
             t = time.perf_counter()
@@ -887,7 +893,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="measure a --backfill-quarters backfill's launch and run queue (at the largest size)")
     p.add_argument("--backfill-quarters", type=int, default=40)
     p.add_argument("--max-concurrent-runs", type=int, default=2)
-    p.add_argument("--queue-watch", type=float, default=90, help="seconds to watch the backfill's queue")
+    p.add_argument("--queue-watch", type=float, default=300,
+                   help="at most this many seconds watching the backfill's queue (stops 15 s after all runs exist)")
     p.add_argument("--ui", action=argparse.BooleanOptionalAction, default=True,
                    help="time filing_index's asset page in headless Chromium (at the largest size)")
     p.add_argument("--celery", action=argparse.BooleanOptionalAction, default=False,
