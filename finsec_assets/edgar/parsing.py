@@ -385,3 +385,73 @@ def directory_listing(index_json: dict, source: str) -> list[dict]:
         return [{"name": str(i["name"]), "size": i.get("size")} for i in items]
     except (KeyError, TypeError) as exc:
         raise EdgarDataError(f"{source}: not an EDGAR directory listing ({exc!r} missing or wrong type)") from exc
+
+
+@dataclass(frozen=True, order=True)
+class IndexEntry:
+    """One row of an EDGAR full-index or daily-index file."""
+
+    cik: int
+    name: str
+    form: str
+    date_filed: str  # YYYY-MM-DD
+    filename: str  # edgar/data/<cik>/<accession>.txt
+
+    @property
+    def accession(self) -> str:
+        return self.filename.rsplit("/", 1)[-1].removesuffix(".txt")
+
+
+_INDEX_COLUMNS = {"company": ("Company Name", "Form Type", "CIK", "Date Filed", "File Name"),
+                  "form": ("Form Type", "Company Name", "CIK", "Date Filed", "File Name")}
+
+
+def parse_full_index(data: bytes, kind: str = "master", source: str = "full-index") -> list[IndexEntry]:
+    """Rows of a quarterly full-index (or daily-index) file: ``master`` is pipe-delimited, ``company`` and ``form``
+    are fixed-width with the columns where the header puts them. Dates come back as YYYY-MM-DD."""
+    if kind not in ("master", "company", "form"):
+        raise ValueError(f"index kind {kind!r}: master, company or form")
+    text = data.decode("latin-1")
+    lines = text.splitlines()
+    try:
+        dashes = next(i for i, line in enumerate(lines) if line.startswith("-----"))
+    except StopIteration:
+        raise EdgarDataError(f"{source}: no '-----' line under the header; not an EDGAR {kind}.idx") from None
+    header = " ".join(lines[max(0, dashes - 2):dashes])
+    out = []
+    if kind == "master":
+        if "CIK|Company Name|Form Type|Date Filed|Filename" not in header:
+            raise EdgarDataError(f"{source}: header 'CIK|Company Name|Form Type|Date Filed|Filename' missing")
+        for n, line in enumerate(lines[dashes + 1:], dashes + 2):
+            if not line.strip():
+                continue
+            parts = line.split("|")
+            if len(parts) != 5 or not parts[0].strip().isdigit():
+                raise EdgarDataError(f"{source} line {n}: expected CIK|Company Name|Form Type|Date Filed|Filename, got {line!r}")
+            out.append(IndexEntry(int(parts[0]), parts[1].strip(), parts[2].strip(), _index_date(parts[3], source, n),
+                                  parts[4].strip()))
+        return out
+    head_line = lines[dashes - 1]
+    names = _INDEX_COLUMNS[kind]
+    starts = [head_line.find(name) for name in names]
+    if min(starts) < 0 or starts != sorted(starts):
+        raise EdgarDataError(f"{source}: header {head_line!r} lacks the columns {', '.join(names)}")
+    bounds = list(zip(starts, starts[1:] + [None]))
+    for n, line in enumerate(lines[dashes + 1:], dashes + 2):
+        if not line.strip():
+            continue
+        cells = dict(zip(names, (line[a:b].strip() for a, b in bounds)))
+        if not cells["CIK"].isdigit() or not cells["File Name"]:
+            raise EdgarDataError(f"{source} line {n}: not a {kind}.idx row: {line!r}")
+        out.append(IndexEntry(int(cells["CIK"]), cells["Company Name"], cells["Form Type"],
+                              _index_date(cells["Date Filed"], source, n), cells["File Name"]))
+    return out
+
+
+def _index_date(value: str, source: str, n: int) -> str:
+    value = value.strip()
+    if re.fullmatch(r"\d{8}", value):
+        value = f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise EdgarDataError(f"{source} line {n}: date {value!r} is not YYYY-MM-DD")
+    return value

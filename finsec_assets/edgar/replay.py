@@ -6,6 +6,12 @@ does, records the time of every request, and injects faults on demand (429 with
 Retry-After, 503, dropped connections, slow or truncated responses, bad JSON).
 Tests and benchmarks use it; so can anyone who wants to run live mode offline:
 ``python -m finsec_assets.edgar.replay --root path/to/edgar --port 8765``.
+
+It also answers the requests that scale: the quarterly full-index (``/Archives/edgar/full-index/YYYY/QTRn/
+{master,company,form}.idx``) and the nightly bulk archives (``/Archives/edgar/daily-index/bulkdata/submissions.zip``,
+``/Archives/edgar/daily-index/xbrl/companyfacts.zip``), synthesized from the files under ``root``. Given a
+``SyntheticUniverse`` (``--synthetic N --quarters 2015Q1:2024Q4 --seed 0``) it serves that universe first, then
+the files under ``root``.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .client import SAMPLE_DIR
+from .synthetic import SyntheticUniverse, TreeIndex
 
 
 class ReplayServer:
-    def __init__(self, root: str | Path = SAMPLE_DIR, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, root: str | Path = SAMPLE_DIR, host: str = "127.0.0.1", port: int = 0,
+                 universe: SyntheticUniverse | None = None):
         self.root = Path(root)
+        self.universe = universe
+        self.tree_index = TreeIndex(self.root)
         self.faults: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self.requests: list[tuple[float, str, int, str]] = []  # (time, path, status, user agent)
         self._lock = threading.Lock()
@@ -101,8 +111,17 @@ class ReplayServer:
             h.end_headers()
             return
         rel = path.lstrip("/")
-        plain, gz = self.root / rel, self.root / (rel + ".gz")
-        if ".." in Path(rel).parts or not (plain.is_file() or gz.is_file()):
+        try:
+            body, encoding = self._body(path)
+        except Exception as exc:  # noqa: BLE001 - a generator bug answers 500 naming it, never hangs the client
+            self._record(path, 500, agent)
+            body = f"replay failed on {path}: {exc!r}".encode()
+            h.send_response(500)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        if body is None:
             self._record(path, 404, agent)
             body = b"Not Found"
             h.send_response(404)
@@ -110,7 +129,6 @@ class ReplayServer:
             h.end_headers()
             h.wfile.write(body)
             return
-        body, encoding = (plain.read_bytes(), None) if plain.is_file() else (gz.read_bytes(), "gzip")
         if fault == "badjson":
             body, encoding = b'{"filings": {"recent": ', None
         declared = len(body)
@@ -119,7 +137,8 @@ class ReplayServer:
             h.close_connection = True
         self._record(path, 200, agent)
         h.send_response(200)
-        ctype = "application/json" if rel.endswith(".json") else "text/html" if rel.endswith((".htm", ".html")) else "text/plain"
+        ctype = ("application/json" if rel.endswith(".json") else "text/html" if rel.endswith((".htm", ".html"))
+                 else "application/zip" if rel.endswith(".zip") else "text/plain")
         h.send_header("Content-Type", ctype)
         if encoding:
             h.send_header("Content-Encoding", encoding)
@@ -127,15 +146,49 @@ class ReplayServer:
         h.end_headers()
         h.wfile.write(body)
 
+    def _body(self, path: str) -> tuple[bytes | None, str | None]:
+        """(bytes, content encoding) at ``path``: the synthetic universe, then files under root, then the
+        full-index and bulk archives synthesized from root; (None, None) is a 404."""
+        if self.universe is not None:
+            body = self.universe.resolve(path)
+            if body is not None or self.universe.owns(path):
+                return body, None
+        rel = path.lstrip("/")
+        plain, gz = self.root / rel, self.root / (rel + ".gz")
+        if ".." not in Path(rel).parts:
+            if plain.is_file():
+                return plain.read_bytes(), None
+            if gz.is_file():
+                return gz.read_bytes(), "gzip"
+        return self.tree_index.resolve(path), None
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(SAMPLE_DIR))
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--synthetic", type=int, metavar="N", help="serve a synthetic universe of N companies")
+    parser.add_argument("--quarters", default="2023Q3:2024Q2", help="its quarters, FIRST:LAST (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--source", default=None, help="tree whose documents it reuses (default: --root)")
+    parser.add_argument("--universe-file", default=None, help="write its FINSEC_UNIVERSE file here")
     args = parser.parse_args()
-    server = ReplayServer(args.root, port=args.port)
+    universe = None
+    if args.synthetic:
+        universe = SyntheticUniverse(args.synthetic, args.quarters, seed=args.seed, source_dir=args.source or args.root)
+    server = ReplayServer(args.root, host=args.host, port=args.port, universe=universe)
     print(f"replaying {args.root} at {server.url} (FINSEC_EDGAR_WWW_URL and FINSEC_EDGAR_DATA_URL)", flush=True)
-    server.httpd.serve_forever()
+    if universe is not None:
+        env = universe.env(server.url, args.universe_file)
+        print(f"{universe!r}; environment:", flush=True)
+        for key, value in env.items():
+            print(f"  export {key}={value}", flush=True)
+    try:
+        server.httpd.serve_forever()
+    finally:
+        if universe is not None:
+            universe.close()
 
 
 if __name__ == "__main__":
