@@ -181,7 +181,7 @@ class Universe:
 
     def env(self, max_rps: str) -> dict[str, str]:
         if self.universe is not None:
-            env = dict(self.universe.env(self.server.url))
+            env = dict(self.universe.env(self.server.url, self.work / "universe.txt"))
         else:
             universe_file = self.work / "universe.txt"
             from finsec_assets.settings import SAMPLE_UNIVERSE
@@ -201,6 +201,8 @@ class Universe:
 
     def stop(self) -> None:
         self.server.stop()
+        if self.universe is not None:
+            self.universe.close()
 
 
 def _sample_filings() -> int:
