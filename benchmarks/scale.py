@@ -656,7 +656,7 @@ def start_worker(env: dict[str, str], work: Path, name: str) -> tuple[subprocess
 
     node = f"{name}@{socket.gethostname()}"
     cmd = [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y",
-           str(REPO / "docker" / "celery.yaml"), "-q", "dagster", "-q", "gpu", "-n", name, "--", "--concurrency=1"]
+           str(REPO / "docker" / "celery.yaml"), "-q", "dagster,gpu", "-n", name, "--", "--concurrency=1"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
                             stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)
     app = Celery(broker=env["FINSEC_CELERY_BROKER"], backend=env["FINSEC_CELERY_BACKEND"])
@@ -911,6 +911,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--filings {args.filings!r}: give positive sizes such as 100,1000")
     if args.quarters <= 0:
         raise SystemExit("--quarters must be positive")
+    # a SIGTERM unwinds through the finally blocks that stop the servers and workers this script started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     sys.path.insert(0, str(REPO))
     root = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="finsec-scale-"))
