@@ -751,10 +751,24 @@ def measure_celery(base_env: dict[str, str], work: Path, partitions: list[str], 
 
 # ----------------------------------------------------------------------------------------------- one size
 
-def stage_plan(selected: list[str], filings: int, encoders_max: int | None) -> tuple[list[str], dict[str, str]]:
+def stage_plan(selected: list[str], filings: int, encoders_max: int | None,
+               parents: dict[str, set[str]] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The stages to run, in dependency order, with the encoder stages and everything that needs them last: a long
+    run that is stopped early has measured every cheaper stage."""
     skipped = {}
     plan = []
-    for s in ALL_STAGES:
+    order = list(ALL_STAGES)
+    if parents is not None:
+        late: set[str] = set(ENCODER_STAGES)
+        changed = True
+        while changed:
+            changed = False
+            for s in ALL_STAGES:
+                if s not in late and parents.get(s, set()) & late:
+                    late.add(s)
+                    changed = True
+        order = [s for s in ALL_STAGES if s not in late] + [s for s in ALL_STAGES if s in late]
+    for s in order:
         if s not in selected:
             continue
         if s in ENCODER_STAGES and encoders_max is not None and filings > encoders_max:
@@ -772,7 +786,7 @@ def parents_of() -> dict[str, set[str]]:
             if graph.get(k).is_materializable}
 
 
-def run_size(filings: int, args, work: Path, parents: dict[str, set[str]]) -> dict:
+def run_size(filings: int, args, work: Path, parents: dict[str, set[str]], save=lambda run: None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     universe = Universe(filings, args.quarters, args.seed, args.universe, work)
     base = clean_env()
@@ -783,7 +797,7 @@ def run_size(filings: int, args, work: Path, parents: dict[str, set[str]]) -> di
         env = {**base, **uenv, "DAGSTER_HOME": str(write_dagster_yaml(work / "dagster_home")),
                "FINSEC_HOME": str(work / "finsec")}
         selected = resolve_stages(args.stages)
-        plan, skipped = stage_plan(selected, universe.filings, args.encoders_max)
+        plan, skipped = stage_plan(selected, universe.filings, args.encoders_max, parents)
         run = {"filings": universe.filings, "filings_requested": filings, "companies": universe.companies,
                "quarters": universe.labels, "universe": args.universe, "seed": args.seed,
                "rate_limit_lifted": lifted, "rate_limit": note, "load_start": loadavg(), "stages": {},
@@ -810,35 +824,50 @@ def run_size(filings: int, args, work: Path, parents: dict[str, set[str]]) -> di
             else:
                 failed.add(stage)
             run["stages"][stage] = r
+            save(run)
             print(f"   {stage:30s} " + (f"{r['seconds']:9.1f} s  {r.get('filings_per_s') or 0:9.2f} filings/s  "
                                          f"{r['peak_rss_mb']:7.0f} MB" if r["success"] else
                                          f"FAILED: {r.get('error', '')[-400:]}"), flush=True)
         run["lake"] = lake_stats(env, universe.ciks, universe.partitions)
+        save(run)
         print(f"   lake: {run['lake']['lake_data_mb']} MB data, queries "
               + ", ".join(f"{q['median_ms']} ms" for q in run["lake"]["queries"]), flush=True)
-        if args.backfill and filings == args.sizes[-1]:
+        extras_here = filings == (args.sizes[0] if args.extras_at == "smallest" else args.sizes[-1])
+        if args.backfill and extras_here:
             print("   backfill: launching", flush=True)
-            run["backfill"] = measure_backfill({**base, **uenv}, work / "backfill", args.backfill_quarters,
-                                               args.max_concurrent_runs, args.queue_watch)
+            run["backfill"] = guarded(measure_backfill, {**base, **uenv}, work / "backfill", args.backfill_quarters,
+                                      args.max_concurrent_runs, args.queue_watch)
             print(f"   backfill: {run['backfill'].get('seconds_to_all_runs')} s to all runs", flush=True)
-        if args.ui and filings == args.sizes[-1]:
+            save(run)
+        if args.ui and extras_here:
             ui_env = {**base, **uenv, "DAGSTER_HOME": str(work / "backfill" / "dagster_home"),
                       "FINSEC_HOME": str(work / "backfill" / "finsec")} if args.backfill else env
             (work / "ui").mkdir(exist_ok=True)
-            run["ui"] = measure_ui(ui_env, work / "ui")
+            run["ui"] = guarded(measure_ui, ui_env, work / "ui")
+            save(run)
             print(f"   ui: {run['ui']}", flush=True)
-        if args.celery and filings == args.sizes[0]:
+        if args.celery and extras_here:
             assets = [a for a in resolve_stages(args.celery_stages) if a in PER_FILING and a in plan and a not in failed]
             reference = row_counts(env, assets)
             print(f"   celery: {', '.join(assets)} over {len(universe.partitions)} quarters", flush=True)
-            run["celery"] = measure_celery({**base, **uenv}, work, universe.partitions, assets, reference,
-                                           args.celery_timeout)
+            run["celery"] = guarded(measure_celery, {**base, **uenv}, work, universe.partitions, assets, reference,
+                                    args.celery_timeout)
             print(f"   celery: {json.dumps({k: v for k, v in run['celery'].items() if 'workers' not in k})}", flush=True)
         run["load_end"] = loadavg()
         run["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         return run
     finally:
         universe.stop()
+
+
+def guarded(fn, *args) -> dict:
+    """One measurement; its failure is recorded (with the traceback's end), not fatal to the others."""
+    import traceback
+
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - a benchmark section that fails says why and the run goes on
+        return {"error": f"{type(exc).__name__}: {exc}"[:3000], "traceback": traceback.format_exc()[-3000:]}
 
 
 def resolve_stages(value: str) -> list[str]:
@@ -892,19 +921,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-rps", default="unlimited", help="FINSEC_EDGAR_MAX_RPS for the loopback replay")
     p.add_argument("--nice", type=int, default=0, help="run each stage under nice -n")
     p.add_argument("--backfill", action=argparse.BooleanOptionalAction, default=True,
-                   help="measure a --backfill-quarters backfill's launch and run queue (at the largest size)")
+                   help="measure a --backfill-quarters backfill's launch and run queue (at --extras-at)")
     p.add_argument("--backfill-quarters", type=int, default=40)
     p.add_argument("--max-concurrent-runs", type=int, default=2)
     p.add_argument("--queue-watch", type=float, default=300,
                    help="at most this many seconds watching the backfill's queue (stops 15 s after all runs exist)")
     p.add_argument("--ui", action=argparse.BooleanOptionalAction, default=True,
-                   help="time filing_index's asset page in headless Chromium (at the largest size)")
+                   help="time filing_index's asset page in headless Chromium (at --extras-at)")
     p.add_argument("--celery", action=argparse.BooleanOptionalAction, default=False,
-                   help="backfill the smallest size on two Celery workers and on one (Redis at 127.0.0.1:6379)")
+                   help="backfill one size (--extras-at) on two Celery workers and on one (Redis at 127.0.0.1:6379)")
     p.add_argument("--celery-stages", default="filing_index,raw_filings,filing_sections,nlp_scores,xbrl_facts")
     p.add_argument("--celery-timeout", type=float, default=3600)
     p.add_argument("--workdir", default=None, help="keep everything here (default: a temporary folder, removed)")
-    p.add_argument("--json", dest="json_out", default=None, help="write the results here")
+    p.add_argument("--json", dest="json_out", default=None, help="write the results here (after every stage)")
+    p.add_argument("--append", action="store_true", help="keep the runs already in --json and add these")
+    p.add_argument("--extras-at", choices=["smallest", "largest"], default="smallest",
+                   help="the size at which the backfill, UI and Celery measurements run")
     args = p.parse_args(argv)
     args.sizes = [int(x) for x in args.filings.split(",") if x.strip()]
     if not args.sizes or min(args.sizes) <= 0:
@@ -912,7 +944,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.quarters <= 0:
         raise SystemExit("--quarters must be positive")
     # a SIGTERM unwinds through the finally blocks that stop the servers and workers this script started
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    def on_term(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one would cut the cleanup short
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
     os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     sys.path.insert(0, str(REPO))
     root = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="finsec-scale-"))
@@ -922,10 +958,22 @@ def main(argv: list[str] | None = None) -> int:
            "machine": {"cpus": os.cpu_count(), "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
                        "uptime_start": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()},
            "command": " ".join([Path(sys.executable).name, "benchmarks/scale.py", *argv]), "runs": []}
+    if args.append and args.json_out and Path(args.json_out).exists():
+        previous = json.loads(Path(args.json_out).read_text())
+        doc["runs"] = previous.get("runs", [])
+        doc["earlier"] = [{k: v for k, v in previous.items() if k != "runs"}] + previous.get("earlier", [])
+    kept = len(doc["runs"])
+
+    def save(run: dict) -> None:  # after every stage: a long run that is stopped keeps what it measured
+        if args.json_out:
+            write_json({**doc, "runs": doc["runs"][:kept] + done + [{**run, "partial": True}]}, args.json_out)
+
+    done: list[dict] = []
     try:
         for n in args.sizes:
-            doc["runs"].append(run_size(n, args, root / f"n{n}", parents))
-            if args.json_out:  # after every size: a long run that is stopped keeps what it measured
+            done.append(run_size(n, args, root / f"n{n}", parents, save))
+            doc["runs"] = doc["runs"][:kept] + done
+            if args.json_out:
                 write_json(doc, args.json_out)
     finally:
         doc["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -934,8 +982,8 @@ def main(argv: list[str] | None = None) -> int:
             write_json(doc, args.json_out)
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
-    print_table(doc["runs"])
-    return 0 if all(s["success"] for r in doc["runs"] for s in r["stages"].values()) else 1
+    print_table(done)
+    return 0 if all(s["success"] for r in done for s in r["stages"].values()) else 1
 
 
 def write_json(doc: dict, path: str) -> None:
