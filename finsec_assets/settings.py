@@ -16,6 +16,11 @@ KNOWN_FORMS = ("10-K", "10-Q", "8-K")
 # 8-K items that make material_event_sensor refresh a quarter and its company's ratings (FINSEC_MATERIAL_EVENT_ITEMS):
 # results (2.02), material agreements (1.01), bankruptcy (1.03), impairments (2.06), non-reliance (4.02), officers (5.02).
 DEFAULT_MATERIAL_EVENT_ITEMS = ("2.02", "1.01", "1.03", "2.06", "4.02", "5.02")
+# From this many universe companies on, EDGAR is read through the quarterly full-index and the nightly bulk archives
+# (submissions.zip, companyfacts.zip) instead of one submissions/companyfacts request per company
+# (FINSEC_EDGAR_BULK_MIN_COMPANIES; 0 = never). 500 requests take 50 s at 10/s, about what the ~1.5 GB
+# submissions.zip takes to download once a day.
+DEFAULT_BULK_MIN_COMPANIES = 500
 
 
 class SettingsError(ValueError):
@@ -38,6 +43,11 @@ class Settings:
     edgar_rate_limit_url: str | None = None  # redis://... shares one EDGAR limit between hosts; None: this host's file lock
     forms: tuple[str, ...] = KNOWN_FORMS
     material_event_items: tuple[str, ...] = DEFAULT_MATERIAL_EVENT_ITEMS
+    edgar_bulk_min_companies: int = DEFAULT_BULK_MIN_COMPANIES  # 0: never use the bulk archives
+
+    def edgar_bulk(self, companies: int) -> bool:
+        """Whether a universe of ``companies`` reads EDGAR through the full-index and the bulk archives."""
+        return self.edgar_bulk_min_companies > 0 and companies >= self.edgar_bulk_min_companies
 
     @property
     def lake_data_path(self) -> str:
@@ -70,12 +80,7 @@ class Settings:
             if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
                 raise SettingsError(f"{name}={url!r}: expected an http(s) base URL such as {default}")
             urls[name] = url
-        try:
-            rps = float(get("FINSEC_EDGAR_MAX_RPS", "10"))
-        except ValueError as exc:
-            raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={get('FINSEC_EDGAR_MAX_RPS')!r}: expected a number") from exc
-        if not 0 < rps <= 10:
-            raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={rps}: SEC fair access allows at most 10 requests per second")
+        rps = parse_max_rps(get("FINSEC_EDGAR_MAX_RPS"), urls)
         rate_limit_url = _rate_limit_url(get)
         start = get("FINSEC_BACKFILL_START", "2023-07-01" if source == "sample" else "2019-01-01")
         end = get("FINSEC_BACKFILL_END")
@@ -86,7 +91,44 @@ class Settings:
         return cls(home, store, source, agent, urls["FINSEC_EDGAR_WWW_URL"], urls["FINSEC_EDGAR_DATA_URL"],
                    parse_universe(get("FINSEC_UNIVERSE")), rps, start, end, catalog,
                    edgar_rate_limit_url=rate_limit_url, forms=parse_forms(get("FINSEC_FORMS")),
-                   material_event_items=parse_material_event_items(get("FINSEC_MATERIAL_EVENT_ITEMS")))
+                   material_event_items=parse_material_event_items(get("FINSEC_MATERIAL_EVENT_ITEMS")),
+                   edgar_bulk_min_companies=parse_bulk_min_companies(get("FINSEC_EDGAR_BULK_MIN_COMPANIES")))
+
+
+def parse_max_rps(value: str | None, urls: dict[str, str]) -> float:
+    """FINSEC_EDGAR_MAX_RPS: at most 10 (SEC fair access). Above 10, or 0/'unlimited' (no limit, returned as 0.0),
+    only when both EDGAR URLs point at this machine: a replay server, never SEC."""
+    raw = "10" if value is None or not str(value).strip() else str(value).strip()
+    if raw.lower() == "unlimited":
+        rps = 0.0
+    else:
+        try:
+            rps = float(raw)
+        except ValueError as exc:
+            raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={raw!r}: expected a number of requests per second (at most 10)") from exc
+        if rps != rps or rps < 0:
+            raise SettingsError(f"FINSEC_EDGAR_MAX_RPS={raw!r}: expected a positive number of requests per second")
+    if 0 < rps <= 10:
+        return rps
+    remote = {name: url for name, url in urls.items() if not is_loopback(urlparse(url).hostname or "")}
+    if remote:
+        raise SettingsError(
+            f"FINSEC_EDGAR_MAX_RPS={raw}: SEC fair access allows at most 10 requests per second; a higher rate "
+            f"(or 0/'unlimited') is only for a replay server on this machine, but "
+            + ", ".join(f"{name}={url}" for name, url in remote.items())
+            + " is not loopback (use http://127.0.0.1:PORT or http://localhost:PORT, or a rate of 10 or less)")
+    return rps
+
+
+def parse_bulk_min_companies(value: str | None) -> int:
+    """FINSEC_EDGAR_BULK_MIN_COMPANIES: a whole number >= 0 (0 = never read the bulk archives)."""
+    if value is None or not str(value).strip():
+        return DEFAULT_BULK_MIN_COMPANIES
+    text = str(value).strip()
+    if not text.isdigit():
+        raise SettingsError(f"FINSEC_EDGAR_BULK_MIN_COMPANIES={value!r}: expected a whole number of companies "
+                            f"(default {DEFAULT_BULK_MIN_COMPANIES}; 0 = never use the full-index and bulk archives)")
+    return int(text)
 
 
 def parse_catalog_url(value: str | None, home: Path) -> str:

@@ -11,8 +11,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import PrivateAttr
 
-from ..edgar.client import EdgarClient
-from ..edgar.ratelimit import RateLimiter, RedisRateLimiter
+from ..edgar.client import EdgarClient, rate_limiter
+from ..edgar.ratelimit import RedisRateLimiter
 from ..settings import Settings
 from ..storage.lake import PARTITION_COLUMN, Lake, LakeError, open_lake, quote_ident, sql_literal
 from ..storage.object_store import ObjectStore
@@ -87,15 +87,15 @@ class FinsecResource(dg.ConfigurableResource):
         """
         if self._edgar is None or retries is not None:
             s = self.settings()
-            if s.edgar_rate_limit_url and s.edgar_source == "live":  # the sample makes no requests
+            if s.edgar_rate_limit_url and s.edgar_source == "live" and 0 < s.edgar_max_rps <= 10:  # sample: no requests
                 limiter = RedisRateLimiter(s.edgar_max_rps, s.edgar_rate_limit_url)
                 limiter.ping()  # an unreachable Redis fails here, naming the URL, not mid-quarter
-            else:
-                limiter = RateLimiter(s.edgar_max_rps, shared_path=s.home / "edgar-rate-limit.json")
+            else:  # above 10/s or unlimited only for a loopback replay (Settings and rate_limiter both check)
+                limiter = rate_limiter(s.edgar_max_rps, s.home / "edgar-rate-limit.json", s.edgar_www_url, s.edgar_data_url)
             client = EdgarClient(
                 source=s.edgar_source, www_url=s.edgar_www_url, data_url=s.edgar_data_url,
                 user_agent=s.edgar_user_agent, cache=self.object_store(), limiter=limiter, max_rps=s.edgar_max_rps,
-                **({"retries": retries} if retries is not None else {}),
+                bulk=s.edgar_bulk(len(s.universe)), **({"retries": retries} if retries is not None else {}),
             )
             if retries is not None:
                 return client

@@ -20,6 +20,8 @@ from .parsing import (
     is_8k,
     is_amendment,
     normalize_cik,
+    parse_full_index,
+    quarter_of,
     sic_division,
     sniff_content,
     wanted_form,
@@ -78,17 +80,30 @@ def resolve_universe(client: EdgarClient, entries: tuple[str, ...] | list[str]) 
 
 
 def filing_index(client: EdgarClient, ciks: list[int], start: dt.date, end: dt.date,
-                 forms: tuple[str, ...] = DEFAULT_FORMS) -> tuple[pd.DataFrame, Problems]:
+                 forms: tuple[str, ...] = DEFAULT_FORMS, via_full_index: bool | None = None) -> tuple[pd.DataFrame, Problems]:
     """Every filing of the ``forms`` families (FINSEC_FORMS; amendments flagged) the companies filed in [start, end);
-    8-K rows carry EDGAR's ``items`` ("2.02,9.01")."""
+    8-K rows carry EDGAR's ``items`` ("2.02,9.01").
+
+    ``via_full_index`` (default: ``client.bulk``, i.e. a large universe) lists the quarter's filings from EDGAR's
+    full-index, one request for every company, and takes each filing's primary document, report date, items and
+    acceptance time from the company's submissions, which ``client.bulk`` reads from the nightly bulk
+    submissions.zip (master.idx names the filing, not its primary document). A filing the index lists but the
+    nightly archive does not know yet is looked up with one fresh submissions request for its company."""
+    if via_full_index is None:
+        via_full_index = client.bulk
+    ciks = [int(c) for c in ciks]
     problems = Problems()
     rows = []
-    for cik in ciks:
-        try:
-            refs = client.filings(cik, since=start, until=end)
-        except (EdgarError, EdgarDataError) as exc:
-            problems.add(f"submissions of CIK {cik}", exc, key=int(cik))
-            continue
+    if via_full_index:
+        refs_by_cik, problems = _refs_via_full_index(client, ciks, start, end, forms)
+    else:
+        refs_by_cik = {}
+        for cik in ciks:
+            try:
+                refs_by_cik[cik] = client.filings(cik, since=start, until=end)
+            except (EdgarError, EdgarDataError) as exc:
+                problems.add(f"submissions of CIK {cik}", exc, key=cik)
+    for refs in refs_by_cik.values():
         for ref in refs:
             if not wanted_form(ref.form, forms) or not (start.isoformat() <= ref.filing_date < end.isoformat()):
                 continue
@@ -101,6 +116,57 @@ def filing_index(client: EdgarClient, ciks: list[int], start: dt.date, end: dt.d
     df = pd.DataFrame(rows, columns=INDEX_COLUMNS)
     df = df.drop_duplicates("accession").sort_values(["filing_date", "cik", "accession"]).reset_index(drop=True)
     return _strings(df.astype({"cik": "int64", "is_amendment": bool})), problems
+
+
+def quarters_between(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
+    """(year, quarter) of every calendar quarter that meets [start, end)."""
+    out, day = [], quarter_of(start)
+    while day < end:
+        out.append((day.year, (day.month - 1) // 3 + 1))
+        day = dt.date(day.year + (day.month == 10), (day.month + 2) % 12 + 1, 1)
+    return out
+
+
+def _refs_via_full_index(client: EdgarClient, ciks: list[int], start: dt.date, end: dt.date,
+                         forms: tuple[str, ...]) -> tuple[dict[int, list[FilingRef]], Problems]:
+    """The quarter's wanted filings of ``ciks`` from master.idx, detailed from each company's submissions."""
+    problems = Problems()
+    wanted = set(ciks)
+    listed: dict[int, dict[str, object]] = {}  # cik -> accession -> index entry
+    for year, quarter in quarters_between(start, end):
+        source = f"full-index/{year}/QTR{quarter}/master.idx"
+        try:
+            entries = parse_full_index(client.full_index(year, quarter, "master"), "master", source)
+        except (EdgarError, EdgarDataError) as exc:  # without the index, fall back to one request per company
+            problems.add(f"{source} (reading each company's submissions instead)", exc)
+            return {cik: _filings_or_problem(client, cik, start, end, problems) for cik in ciks}, problems
+        for e in entries:
+            if e.cik in wanted and wanted_form(e.form, forms) and start.isoformat() <= e.date_filed < end.isoformat():
+                listed.setdefault(e.cik, {})[e.accession] = e
+    out: dict[int, list[FilingRef]] = {}
+    for cik, entries in sorted(listed.items()):
+        refs = {r.accession: r for r in _filings_or_problem(client, cik, start, end, problems)}
+        if set(entries) - set(refs):  # filed after the nightly archive was built: ask EDGAR for this company now
+            try:
+                refs.update({r.accession: r for r in client.filings(cik, since=start, until=end, refresh=True)})
+            except (EdgarError, EdgarDataError) as exc:
+                problems.add(f"submissions of CIK {cik}", exc, key=cik)
+        chosen = []
+        for acc, e in sorted(entries.items()):
+            ref = refs.get(acc)
+            if ref is None:  # still unknown: the full submission .txt holds the document (see filing_document)
+                ref = FilingRef(acc, cik, e.form, e.date_filed, None, None)
+            chosen.append(ref)
+        out[cik] = chosen
+    return out, problems
+
+
+def _filings_or_problem(client: EdgarClient, cik: int, start: dt.date, end: dt.date, problems: Problems) -> list[FilingRef]:
+    try:
+        return client.filings(cik, since=start, until=end)
+    except (EdgarError, EdgarDataError) as exc:
+        problems.add(f"submissions of CIK {cik}", exc, key=int(cik))
+        return []
 
 
 def document_key(cik: int, accession: str, primary_document: str | None) -> str:

@@ -15,6 +15,9 @@ FORM_FAMILIES = {
     "8-K": ("8-K", "8-K12B", "8-K12G3", "8-K15D5"),
 }
 EDGAR_FIRST_QUARTER = dt.date(1993, 1, 1)
+# EDGAR's nightly bulk archives: every company's submissions JSON / companyfacts JSON, one member each.
+BULK_SUBMISSIONS_PATH = "/Archives/edgar/daily-index/bulkdata/submissions.zip"
+BULK_COMPANYFACTS_PATH = "/Archives/edgar/daily-index/xbrl/companyfacts.zip"
 
 
 class EdgarDataError(ValueError):

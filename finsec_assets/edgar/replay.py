@@ -36,6 +36,7 @@ class ReplayServer:
         self.faults: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self.requests: list[tuple[float, str, int, str]] = []  # (time, path, status, user agent)
         self._lock = threading.Lock()
+        self._local = threading.local()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,8 +82,10 @@ class ReplayServer:
         return sum(1 for _, p, _, _ in self.requests if p == path)
 
     def _record(self, path: str, status: int, agent: str) -> None:
+        """Log a request at the time it arrived (before its body was generated), as SEC would count it."""
+        arrived = getattr(self._local, "arrived", None) or time.time()
         with self._lock:
-            self.requests.append((time.time(), path, status, agent))
+            self.requests.append((arrived, path, status, agent))
 
     def _next_fault(self, path: str) -> str | None:
         with self._lock:
@@ -90,6 +93,7 @@ class ReplayServer:
             return queue.popleft() if queue else None
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        self._local.arrived = time.time()
         path = h.path.split("?", 1)[0]
         agent = h.headers.get("User-Agent", "")
         fault = self._next_fault(path)

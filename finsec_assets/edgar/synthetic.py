@@ -39,11 +39,17 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .parsing import EdgarDataError, base_form, cik10, is_amendment, quarter_of
+from .parsing import (
+    BULK_COMPANYFACTS_PATH,
+    BULK_SUBMISSIONS_PATH,
+    EdgarDataError,
+    base_form,
+    cik10,
+    is_amendment,
+    quarter_of,
+)
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "edgar"
-BULK_SUBMISSIONS_PATH = "/Archives/edgar/daily-index/bulkdata/submissions.zip"
-BULK_COMPANYFACTS_PATH = "/Archives/edgar/daily-index/xbrl/companyfacts.zip"
 # Synthetic CIKs are drawn from [3,000,000, 9,999,999]: above every CIK EDGAR has assigned so far (about 2.0M in
 # 2025) and so above every sample CIK; normalize_cik accepts them (up to 10 digits).
 SYNTHETIC_CIK_RANGE = (3_000_000, 10_000_000)
@@ -407,16 +413,22 @@ class SyntheticUniverse:
         tmp.replace(path)
         return path
 
-    def env(self, replay_url: str, universe_file: str | Path | None = None) -> dict[str, str]:
-        """Environment that points the project at a replay server of this universe (live mode, loopback)."""
+    def env(self, replay_url: str, universe_file: str | Path | None = None, max_rps: float | str | None = None) -> dict[str, str]:
+        """Environment that points the project at a replay server of this universe (live mode, loopback);
+        ``max_rps`` (e.g. 'unlimited') also sets FINSEC_EDGAR_MAX_RPS, which Settings allows above 10 only there."""
         universe_file = Path(universe_file) if universe_file else self._tmpdir() / "universe.txt"
         self.write_universe_file(universe_file)
         url = replay_url.rstrip("/")
-        return {"FINSEC_EDGAR_SOURCE": "live", "FINSEC_EDGAR_WWW_URL": url, "FINSEC_EDGAR_DATA_URL": url,
-                "FINSEC_EDGAR_USER_AGENT": "finsec synthetic replay synthetic@example.com",
-                "FINSEC_UNIVERSE": str(universe_file),
-                "FINSEC_BACKFILL_START": quarter_start(self.quarters[0]).isoformat(),
-                "FINSEC_BACKFILL_END": quarter_start(self.quarters[-1]).isoformat()}
+        env = {"FINSEC_EDGAR_SOURCE": "live", "FINSEC_EDGAR_WWW_URL": url, "FINSEC_EDGAR_DATA_URL": url,
+               "FINSEC_EDGAR_USER_AGENT": "finsec synthetic replay synthetic@example.com",
+               "FINSEC_UNIVERSE": str(universe_file),
+               "FINSEC_BACKFILL_START": quarter_start(self.quarters[0]).isoformat(),
+               "FINSEC_BACKFILL_END": quarter_start(self.quarters[-1]).isoformat(),
+               **({"FINSEC_EDGAR_MAX_RPS": str(max_rps)} if max_rps is not None else {})}
+        from ..settings import Settings  # the environment must pass the project's own validation
+
+        Settings.from_env(env)
+        return env
 
     def close(self) -> None:
         with self._lock:
@@ -627,7 +639,7 @@ class TreeIndex:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._cache: dict[str, bytes] = {}
+        self._cache: dict[str, tuple[tuple, bytes]] = {}
 
     def _submissions(self) -> list[tuple[Path, dict]]:
         out = []
@@ -643,10 +655,12 @@ class TreeIndex:
         m = re.fullmatch(r"/Archives/edgar/full-index/(\d{4})/QTR([1-4])/(master|company|form)\.idx", path)
         if not m and path not in (BULK_SUBMISSIONS_PATH, BULK_COMPANYFACTS_PATH):
             return None
-        with self._lock:
-            if path not in self._cache:
-                self._cache[path] = self._make(path, m)
-            return self._cache[path]
+        folder = self.root / ("api/xbrl/companyfacts" if path == BULK_COMPANYFACTS_PATH else "submissions")
+        signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.glob("CIK*")))
+        with self._lock:  # rebuilt when a file under root changes (tests add filings to a copied tree)
+            if self._cache.get(path, (None,))[0] != signature:
+                self._cache[path] = (signature, self._make(path, m))
+            return self._cache[path][1]
 
     def _make(self, path: str, m) -> bytes:
         if m:

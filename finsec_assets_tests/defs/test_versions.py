@@ -8,7 +8,7 @@ from finsec_assets.defs.common import file_sha256, source_version
 from finsec_assets.definitions import defs
 from finsec_assets.defs.edgar.assets import EDGAR_VERSION
 from finsec_assets.defs.text import assets as text_assets
-from finsec_assets.edgar import client, ingest, parsing, ratelimit
+from finsec_assets.edgar import client, ingest, parsing, ratelimit, synthetic
 from finsec_assets.text import scoring, sentences
 
 
@@ -37,7 +37,7 @@ def test_file_hashes_and_missing_data_files(tmp_path):
 
 
 def test_edgar_assets_are_versioned_by_their_code_and_the_sample():
-    assert EDGAR_VERSION == source_version(client, ingest, parsing, ratelimit, data=[client.SAMPLE_DIR])
+    assert EDGAR_VERSION == source_version(client, ingest, parsing, ratelimit, synthetic, data=[client.SAMPLE_DIR])
 
 
 def test_no_asset_has_a_hand_written_code_version():

@@ -235,3 +235,15 @@ def test_cli_serves_a_synthetic_universe(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_env_points_the_project_at_the_replay(universe, tmp_path):
+    from finsec_assets.settings import Settings, SettingsError
+
+    env = universe.env("http://127.0.0.1:8765/", tmp_path / "u.txt", max_rps="unlimited")
+    s = Settings.from_env(env)
+    assert s.edgar_source == "live" and s.edgar_www_url == s.edgar_data_url == "http://127.0.0.1:8765"
+    assert s.edgar_max_rps == 0 and [int(c) for c in s.universe] == universe.ciks
+    assert (s.backfill_start, s.backfill_end) == ("2022-01-01", "2023-10-01")
+    with pytest.raises(SettingsError, match="not loopback"):  # never lifted against a remote host
+        universe.env("http://10.1.2.3:8765", tmp_path / "u.txt", max_rps=50)

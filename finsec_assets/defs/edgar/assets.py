@@ -7,12 +7,13 @@ import pandas as pd
 from ...edgar.client import EdgarError
 from ...edgar.ingest import fetch_filings, filing_index as build_filing_index, resolve_universe
 from ...edgar.parsing import EdgarDataError, quarter_bounds, quarter_label
-from ...edgar import client as _client, ingest as _ingest, parsing as _parsing, ratelimit as _ratelimit
+from ...edgar import client as _client, ingest as _ingest, parsing as _parsing, ratelimit as _ratelimit, synthetic as _synthetic
 from ..common import FinsecResource, md_list, previous_partition, quarter_partitions, source_version, table_output
 from . import checks
 
-# The EDGAR client, parsers and ingest code plus the bundled sample they serve in sample mode.
-EDGAR_VERSION = source_version(_client, _ingest, _parsing, _ratelimit, data=[_client.SAMPLE_DIR])
+# The EDGAR client, parsers and ingest code plus the bundled sample they serve in sample mode (synthetic.TreeIndex
+# answers its full-index and bulk archives).
+EDGAR_VERSION = source_version(_client, _ingest, _parsing, _ratelimit, _synthetic, data=[_client.SAMPLE_DIR])
 
 
 @dg.asset(group_name="edgar", kinds={"duckdb", "parquet"}, code_version=EDGAR_VERSION)
@@ -37,10 +38,12 @@ def _quarter(context) -> tuple:
           check_specs=checks.filing_index_checks)
 def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, company_universe: pd.DataFrame):
     """Every filing of the FINSEC_FORMS families (10-K, 10-Q, 8-K by default; amendments flagged) the universe filed
-    in the quarter; 8-K rows carry EDGAR's items ("2.02,9.01")."""
+    in the quarter; 8-K rows carry EDGAR's items ("2.02,9.01"). From FINSEC_EDGAR_BULK_MIN_COMPANIES companies on,
+    read from the quarter's full-index and the nightly bulk submissions.zip instead of one request per company."""
     start, end = _quarter(context)
     forms = finsec.settings().forms
-    df, problems = build_filing_index(finsec.edgar(), company_universe["cik"].astype(int).tolist(), start, end, forms)
+    client = finsec.edgar()
+    df, problems = build_filing_index(client, company_universe["cik"].astype(int).tolist(), start, end, forms)
     if problems.items and len(problems.items) == len(company_universe):
         raise dg.Failure(f"{quarter_label(context.partition_key)}: no company's submissions could be read",
                          metadata={"problems": md_list(problems.items)})
@@ -48,7 +51,9 @@ def filing_index(context: dg.AssetExecutionContext, finsec: FinsecResource, comp
                             "10-K": int((df["form"].str.startswith("10-K")).sum()),
                             "10-Q": int((df["form"].str.startswith("10-Q")).sum()),
                             "8-K": int((df["form"].str.startswith("8-K")).sum()), "forms": ",".join(forms),
-                            "amendments": int(df["is_amendment"].sum()), "problems": md_list(problems.items)})
+                            "amendments": int(df["is_amendment"].sum()), "problems": md_list(problems.items),
+                            "read_via": ("full-index + bulk submissions.zip" if client.bulk
+                                         else "one submissions request per company")})
     yield checks.accession_format_and_unique(df, "filing_index")
     yield checks.every_company_indexed(company_universe, problems.failed, quarter_label(context.partition_key))
 

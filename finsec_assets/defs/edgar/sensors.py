@@ -7,11 +7,12 @@ import json
 import dagster as dg
 
 from ...edgar.client import EdgarError
-from ...edgar.parsing import EdgarDataError, is_8k, is_10k_or_10q, parse_items, quarter_of
+from ...edgar.parsing import EdgarDataError, is_8k, is_10k_or_10q, parse_full_index, parse_items, quarter_of
 from ..common import FinsecResource, quarter_partitions
 from ..jobs import QUARTER_REFRESH
 
 MAX_COMPANIES_PER_TICK = 40  # at 10 requests/s this keeps a tick well under the 60 s sensor timeout
+INDEX_QUARTERS_KEPT = 2  # full-index mode: the accessions seen in the current and the previous quarter
 
 
 def _universe_ciks(finsec: FinsecResource) -> list[int] | None:
@@ -26,13 +27,17 @@ def _universe_ciks(finsec: FinsecResource) -> list[int] | None:
 def new_filings_sensor(context: dg.SensorEvaluationContext, finsec: FinsecResource):
     """Requests a quarter_refresh run for each quarter in which a universe company filed a new 10-K/10-Q.
 
-    The cursor keeps, per CIK, the accessions already seen (a company seen for the first time is
-    only recorded: its history is the universe backfill's job) and where the last tick stopped, so
-    each tick looks at no more than MAX_COMPANIES_PER_TICK companies.
+    A universe of FINSEC_EDGAR_BULK_MIN_COMPANIES or more is watched through the current quarter's full-index:
+    one request per tick sees every company's new filings. A smaller one is read company by company: the cursor
+    keeps, per CIK, the accessions already seen (a company seen for the first time is only recorded: its history
+    is the universe backfill's job) and where the last tick stopped, so each tick looks at no more than
+    MAX_COMPANIES_PER_TICK companies.
     """
     ciks = _universe_ciks(finsec)
     if not ciks:
         return dg.SkipReason("company_universe has not been materialized yet")
+    if finsec.settings().edgar_bulk(len(ciks)):
+        return _new_filings_via_full_index(context, finsec, ciks)
     cursor = json.loads(context.cursor) if context.cursor else {"known": {}, "offset": 0}
     known: dict[str, list[str]] = cursor.get("known", {})
     offset = cursor.get("offset", 0) % len(ciks)
@@ -76,6 +81,64 @@ def new_filings_sensor(context: dg.SensorEvaluationContext, finsec: FinsecResour
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new 10-K/10-Q among {len(batch)} companies"
                                                          + (f"; {len(errors)} failed: {errors[0]}" if errors else "")),
                                cursor=new_cursor)
+    return dg.SensorResult(run_requests=requests, cursor=new_cursor)
+
+
+def _new_filings_run_requests(new_by_quarter: dict[str, list[str]]) -> list[dg.RunRequest]:
+    valid = set(quarter_partitions.get_partition_keys())
+    return [
+        dg.RunRequest(
+            run_key=f"new-filings-{q}-{hashlib.sha1(','.join(sorted(accs)).encode()).hexdigest()[:12]}",
+            partition_key=q, tags={"finsec/trigger": "new_filings_sensor", "finsec/new_accessions": ",".join(sorted(accs))[:200]},
+        )
+        for q, accs in sorted(new_by_quarter.items()) if q in valid
+    ]
+
+
+def _new_filings_via_full_index(context: dg.SensorEvaluationContext, finsec: FinsecResource, ciks: list[int]):
+    """One request per tick: the current quarter's master.idx (plus, once, the quarter the last tick read, when
+    a new quarter has begun). The cursor's "index" keeps the universe's 10-K/10-Q accessions seen per quarter and
+    the CIKs already known; a per-company cursor ("known") carries over, so switching modes requests nothing twice."""
+    try:
+        cursor = json.loads(context.cursor) if context.cursor else {}
+    except json.JSONDecodeError:
+        cursor = {}
+    cursor = cursor if isinstance(cursor, dict) else {}
+    state = cursor.get("index") or {}
+    if state:
+        known_ciks = set(state.get("ciks", []))
+        seen = {q: set(accs) for q, accs in state.get("seen", {}).items()}
+        carried: set[str] = set()
+    else:  # first index tick: what the per-company cursor knew (empty on a fresh sensor: baseline only)
+        known_ciks = {int(c) for c in cursor.get("known", {})}
+        carried = {a for accs in cursor.get("known", {}).values() for a in accs}
+        seen = {}
+    current = quarter_of(dt.date.today()).isoformat()
+    to_read = [current] + [q for q in [state.get("quarter")] if q and q < current]
+    client = finsec.edgar(retries=2)
+    universe = set(ciks)
+    new_by_quarter: dict[str, list[str]] = {}
+    for q in to_read:
+        day = dt.date.fromisoformat(q)
+        try:
+            entries = parse_full_index(client.full_index(day.year, (day.month - 1) // 3 + 1, "master", refresh=True),
+                                       "master", f"full-index/{day.year}/QTR{(day.month - 1) // 3 + 1}/master.idx")
+        except (EdgarError, EdgarDataError) as exc:
+            return dg.SensorResult(skip_reason=dg.SkipReason(f"EDGAR could not be read: {exc}"), cursor=context.cursor)
+        ours = [e for e in entries if e.cik in universe and is_10k_or_10q(e.form)]
+        before = seen.get(q, set()) | carried
+        for e in ours:
+            if e.accession not in before and e.cik in known_ciks:
+                filed = quarter_of(dt.date.fromisoformat(e.date_filed)).isoformat()
+                new_by_quarter.setdefault(filed, []).append(e.accession)
+        seen[q] = {e.accession for e in ours} | seen.get(q, set())
+    kept = sorted(seen)[-INDEX_QUARTERS_KEPT:]
+    new_cursor = json.dumps({**cursor, "index": {"quarter": current, "ciks": sorted(universe),
+                                                 "seen": {q: sorted(seen[q]) for q in kept}}}, sort_keys=True)
+    requests = _new_filings_run_requests(new_by_quarter)
+    if not requests:
+        return dg.SensorResult(skip_reason=dg.SkipReason(
+            f"no new 10-K/10-Q among {len(ciks)} companies (full-index of {', '.join(to_read)})"), cursor=new_cursor)
     return dg.SensorResult(run_requests=requests, cursor=new_cursor)
 
 
