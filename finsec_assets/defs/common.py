@@ -65,6 +65,7 @@ class FinsecResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context) -> None:
         self.settings()  # fail fast, before any step does work
+        parse_step_workers()
 
     @property
     def home_path(self):
@@ -262,3 +263,56 @@ def reusable_rows(previous: pd.DataFrame, current: pd.DataFrame, keys: list[str]
     done = set(map(tuple, reuse[keys].astype(str).to_numpy()))
     todo = np.array([tuple(row) not in done for row in current[keys].astype(str).to_numpy()], dtype=bool)
     return reuse, todo
+
+
+STEP_WORKERS_VAR = "FINSEC_STEP_WORKERS"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's cpuset), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parse_step_workers(env=None) -> int | None:
+    """FINSEC_STEP_WORKERS: a positive number of processes, or unset/'auto' (None: chosen from the executor)."""
+    env = os.environ if env is None else env
+    raw = (env.get(STEP_WORKERS_VAR) or "").strip().lower()
+    if raw in ("", "auto"):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{STEP_WORKERS_VAR}={env.get(STEP_WORKERS_VAR)!r}: expected a positive whole number of "
+                         "processes per step (or 'auto': all CPUs in process, CPUs / concurrent steps under the "
+                         "multiprocess executor, 1 under celery and k8s)")
+    return value
+
+
+def step_workers(context=None, env=None) -> int:
+    """How many processes a step may fork for its own work (filing_sections, xbrl_facts, nlp_scores).
+
+    FINSEC_STEP_WORKERS when set; else every available CPU when the run executes in process (one step at a time),
+    ``CPUs // max_concurrent`` under the multiprocess executor (several steps at once share the CPUs: 1 with
+    its default max_concurrent, the CPU count), and 1 under Celery or k8s, whose workers and pods already run
+    steps side by side (set FINSEC_STEP_WORKERS to a pod's CPU request there)."""
+    from dagster._core.executor.in_process import InProcessExecutor
+    from dagster._core.executor.multiprocess import MultiprocessExecutor
+
+    explicit = parse_step_workers(env)
+    if explicit is not None:
+        return explicit
+    cpus = available_cpus()
+    executor = None
+    if context is not None:
+        step_context = getattr(getattr(context, "op_execution_context", context), "_step_execution_context", None)
+        executor = getattr(step_context, "executor", None)
+    if executor is None or isinstance(executor, InProcessExecutor):
+        return cpus
+    if isinstance(executor, MultiprocessExecutor):
+        return max(1, cpus // max(1, int(getattr(executor, "_max_concurrent", cpus) or cpus)))
+    return 1

@@ -47,6 +47,9 @@ DEFAULT_WORKER_LOST_SECONDS = 60
 
 def run_executor(env: Mapping[str, str] | None = None) -> dg.ExecutorDefinition:
     env = os.environ if env is None else env
+    from .common import parse_step_workers
+
+    parse_step_workers(env)  # a bad FINSEC_STEP_WORKERS fails when the definitions load, not inside a step
     kind = env.get("FINSEC_EXECUTOR", "multiprocess").strip().lower() or "multiprocess"
     if kind == "multiprocess":
         return dg.multiprocess_executor.configured({"tag_concurrency_limits": GPU_TAG_LIMIT}, name="finsec_multiprocess")

@@ -51,7 +51,10 @@ __all__ = [
     "POOLINGS",
     "DocumentEmbeddings",
     "EmbeddingModelError",
+    "SectionBatch",
+    "SectionVectors",
     "SentenceEncoder",
+    "SentenceVectorCache",
     "embed_documents",
     "load_encoder",
     "project_2d",
@@ -347,6 +350,117 @@ class SentenceEncoder:
         )
 
 
+    # -- sections: each distinct sentence encoded once, shared through a cache ----------------------
+
+    @functools.cached_property
+    def version(self) -> str:
+        """What this encoder's vectors depend on: the model directory's files (names and contents), this module's
+        and the sentence splitter's code, dtype, window length and the versions of the libraries that run it.
+        Two encoders with equal versions give the same vectors; a changed model file changes it."""
+        import hashlib
+        import inspect
+        import sys
+        from importlib.metadata import PackageNotFoundError, version
+
+        from ..text import sentences as sentences_module
+
+        h = hashlib.sha256()
+        for name, digest in _directory_digests(str(self.path)):
+            h.update(f"{name}\0{digest}\n".encode())
+        for module in (sys.modules[__name__], sentences_module):
+            h.update(inspect.getsource(module).encode())
+        for package in ("torch", "transformers", "sentence-transformers", "tokenizers"):
+            try:
+                h.update(f"{package}=={version(package)}\n".encode())
+            except PackageNotFoundError:
+                h.update(f"{package} absent\n".encode())
+        h.update(f"dtype={self.dtype} max_length={self.max_length} lowercase={self.lowercase}".encode())
+        return h.hexdigest()[:20]
+
+    def _sentence_key(self, sentence: str) -> str:
+        return sentence.lower() if self.lowercase else sentence
+
+    def section_vectors(self, texts: Sequence[str], cache: SentenceVectorCache | None = None,
+                        batch_size: int | None = None, *, overlap: bool | None = None) -> SectionBatch:
+        """Window vectors of every distinct sentence of each text (split with the project's splitter).
+
+        With a ``cache``, a text encoded before by this encoder version (in any step or process) is read
+        back instead of encoded; what is encoded here is written to it. Sentences shared by several texts
+        missing from the cache are encoded once.
+        """
+        started = time.perf_counter()
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("texts must be a sequence of strings, got a single string")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} must be a string, got {type(text).__name__}")
+        split = split_documents(texts)
+        keys = [list(dict.fromkeys(self._sentence_key(s) for s in sentences)) for sentences in split]
+        entries: list[SectionVectors | None] = [None] * len(texts)
+        cache_keys = [cache.key(self, text) for text in texts] if cache is not None else [None] * len(texts)
+        if cache is not None:
+            for i, key in enumerate(cache_keys):
+                entry = cache.get(key)
+                if entry is not None and entry.matches(keys[i]):
+                    entries[i] = entry
+        cached = sum(len(keys[i]) for i, e in enumerate(entries) if e is not None)
+        missing = [i for i, e in enumerate(entries) if e is None]
+        unique: dict[str, int] = {}
+        for i in missing:
+            for k in keys[i]:
+                unique.setdefault(k, len(unique))
+        n_windows = n_tokens = 0
+        if unique:
+            vectors, window_sentence, window_tokens = self._encode_windows(list(unique), batch_size, overlap)
+            n_windows, n_tokens = len(vectors), int(window_tokens.sum())
+            by_sentence = np.argsort(window_sentence, kind="stable")
+            per_sentence = np.bincount(window_sentence, minlength=len(unique))
+            first = np.concatenate([[0], np.cumsum(per_sentence)[:-1]])
+            for i in missing:
+                glob = np.fromiter((unique[k] for k in keys[i]), dtype=np.int64, count=len(keys[i]))
+                counts = per_sentence[glob]
+                windows = by_sentence[np.repeat(first[glob], counts) + (
+                    np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts))]
+                entry = SectionVectors(digests=_digests(keys[i]), vectors=np.ascontiguousarray(vectors[windows]),
+                                       window_sentence=np.repeat(np.arange(len(glob)), counts),
+                                       window_tokens=window_tokens[windows])
+                entries[i] = entry
+                if cache is not None:
+                    cache.put(cache_keys[i], entry)
+        for i in missing:  # a text without sentences: an empty entry
+            if entries[i] is None:
+                entries[i] = SectionVectors(digests=_digests([]), vectors=np.zeros((0, self.dim), np.float32),
+                                            window_sentence=np.zeros(0, np.int64), window_tokens=np.zeros(0, np.int64))
+        return SectionBatch(texts_split=split, keys=keys, entries=entries, n_encoded_sentences=len(unique),
+                            n_cached_sentences=cached, n_windows=n_windows, n_tokens=n_tokens,
+                            seconds=time.perf_counter() - started)
+
+    def embed_sections(self, texts: Sequence[str], pooling: str = "mean", batch_size: int | None = None,
+                       cache: SentenceVectorCache | None = None, *, normalize: bool = True,
+                       chunk_texts: int = 64) -> DocumentEmbeddings:
+        """:meth:`embed_documents` for texts, through :meth:`section_vectors` (so a ``cache`` shares the
+        sentence vectors with other steps), ``chunk_texts`` texts at a time (memory stays bounded)."""
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling {pooling!r}: use one of {', '.join(POOLINGS)}")
+        started = time.perf_counter()
+        out = np.zeros((len(texts), self.dim), np.float32)
+        n_sentences = np.zeros(len(texts), np.int64)
+        encoded = cached = windows = tokens = 0
+        for lo in range(0, len(texts), chunk_texts):
+            batch = self.section_vectors(texts[lo: lo + chunk_texts], cache, batch_size)
+            encoded += batch.n_encoded_sentences
+            cached += batch.n_cached_sentences
+            windows += batch.n_windows
+            tokens += batch.n_tokens
+            for j in range(len(batch.entries)):
+                if not batch.texts_split[j]:
+                    raise ValueError(f"document {lo + j} has no text to embed: an empty document has no vector")
+                out[lo + j] = batch.document_vector(j, self, pooling, normalize)
+                n_sentences[lo + j] = len(batch.texts_split[j])
+        return DocumentEmbeddings(vectors=out, model=self.name, device=self.device, dtype=self.dtype,
+                                  n_sentences=n_sentences, n_unique_sentences=encoded, n_windows=windows,
+                                  n_tokens=tokens, seconds=time.perf_counter() - started, n_cached_sentences=cached)
+
 @dataclass
 class DocumentEmbeddings:
     """Document vectors plus what it took to make them."""
@@ -360,6 +474,7 @@ class DocumentEmbeddings:
     n_windows: int  # encoder inputs (a long sentence is several windows)
     n_tokens: int  # content tokens encoded
     seconds: float
+    n_cached_sentences: int = 0  # distinct sentences whose vectors came from a SentenceVectorCache, not the encoder
 
     @property
     def sentences_per_second(self) -> float:
@@ -369,6 +484,165 @@ class DocumentEmbeddings:
     def documents_per_second(self) -> float:
         return len(self.vectors) / self.seconds if self.seconds > 0 else math.inf
 
+
+
+def _digests(keys: Sequence[str]) -> np.ndarray:
+    import hashlib
+
+    return np.array([hashlib.sha256(k.encode()).digest() for k in keys], dtype="S32").reshape(len(keys))
+
+
+def _directory_digests(path: str) -> tuple[tuple[str, str], ...]:
+    """(relative name, sha256) of every file under a model directory, in name order; hashed again only when a
+    file's size or modification time changed."""
+    root = Path(path)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    signature = tuple((p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _hash_files(path, signature)
+
+
+@functools.lru_cache(maxsize=16)
+def _hash_files(path: str, signature: tuple) -> tuple[tuple[str, str], ...]:
+    import hashlib
+
+    out = []
+    for name, _, _ in signature:
+        h = hashlib.sha256()
+        with (Path(path) / name).open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        out.append((name, h.hexdigest()))
+    return tuple(out)
+
+
+@dataclass
+class SectionVectors:
+    """One text's distinct sentences, encoded: each sentence's windows (a sentence longer than the model's
+    limit is several), in sentence order."""
+
+    digests: np.ndarray  # S32 (n_sentences,): sha256 of each distinct sentence (as the encoder sees it), in text order
+    vectors: np.ndarray  # float32 (n_windows, dim)
+    window_sentence: np.ndarray  # int64 (n_windows,): which sentence each window belongs to (non-decreasing)
+    window_tokens: np.ndarray  # int64 (n_windows,): content tokens of each window
+
+    def matches(self, keys: Sequence[str]) -> bool:
+        return len(self.digests) == len(keys) and bool((self.digests == _digests(keys)).all())
+
+    def to_bytes(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, digests=self.digests, vectors=self.vectors.astype(np.float32, copy=False),
+                 window_sentence=self.window_sentence.astype(np.int64, copy=False),
+                 window_tokens=self.window_tokens.astype(np.int64, copy=False))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SectionVectors:
+        import io
+
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            entry = cls(digests=z["digests"], vectors=z["vectors"], window_sentence=z["window_sentence"],
+                        window_tokens=z["window_tokens"])
+        n = len(entry.vectors)
+        if (entry.vectors.ndim != 2 or len(entry.window_sentence) != n or len(entry.window_tokens) != n
+                or (n and (entry.window_sentence.min() < 0 or entry.window_sentence.max() >= len(entry.digests)))
+                or (n and (np.diff(entry.window_sentence) < 0).any())
+                or len(np.unique(entry.window_sentence)) != len(entry.digests)
+                or not np.isfinite(entry.vectors).all()):
+            raise ValueError("inconsistent section vectors")
+        return entry
+
+    def sentence_vector(self, index: int, normalize: bool = True) -> np.ndarray:
+        lo, hi = np.searchsorted(self.window_sentence, [index, index + 1])
+        vector = self.vectors[lo:hi].astype(np.float64).mean(axis=0)
+        if normalize:
+            vector = vector / np.linalg.norm(vector)
+        return vector.astype(np.float32)
+
+
+@dataclass
+class SectionBatch:
+    """What :meth:`SentenceEncoder.section_vectors` returns: the texts' sentences and their vectors."""
+
+    texts_split: list[list[str]]  # each text's sentences (repeats kept)
+    keys: list[list[str]]  # each text's distinct sentences as the encoder sees them, in order
+    entries: list[SectionVectors]
+    n_encoded_sentences: int  # distinct sentences encoded here
+    n_cached_sentences: int  # distinct sentences (per text) read from the cache
+    n_windows: int
+    n_tokens: int
+    seconds: float
+
+    def document_vector(self, j: int, encoder: SentenceEncoder, pooling: str = "mean", normalize: bool = True) -> np.ndarray:
+        """Text ``j`` pooled as :meth:`SentenceEncoder.embed_documents` pools it (a repeated sentence counts each time)."""
+        entry = self.entries[j]
+        index = {k: n for n, k in enumerate(self.keys[j])}
+        occurrences = np.bincount([index[encoder._sentence_key(s)] for s in self.texts_split[j]],
+                                  minlength=len(index))
+        weights = occurrences[entry.window_sentence].astype(np.float64)
+        if pooling == "token_weighted":
+            weights = weights * entry.window_tokens
+        pooled = (weights @ entry.vectors.astype(np.float64)) / weights.sum()
+        if normalize:
+            norm = np.linalg.norm(pooled)
+            if norm == 0:
+                raise ValueError(f"model {encoder.name!r} gave a zero document vector: its sentence vectors cancel out")
+            pooled = pooled / norm
+        return pooled.astype(np.float32)
+
+    def sentence_vectors(self, j: int, sentences: Sequence[str], encoder: SentenceEncoder) -> np.ndarray:
+        """Unit vectors of ``sentences`` of text ``j``, as ``embed_documents([[s] for s in sentences])`` gives them;
+        a sentence that is not one of the text's is encoded."""
+        index = {k: n for n, k in enumerate(self.keys[j])}
+        out = np.zeros((len(sentences), encoder.dim), np.float32)
+        strangers = [n for n, s in enumerate(sentences) if encoder._sentence_key(s) not in index]
+        for n, s in enumerate(sentences):
+            if n not in strangers:
+                out[n] = self.entries[j].sentence_vector(index[encoder._sentence_key(s)])
+        if strangers:
+            out[strangers] = encoder.embed_documents([[sentences[n]] for n in strangers]).vectors
+        return out
+
+
+class SentenceVectorCache:
+    """Encoded sentences of a text, in an object store, keyed by (encoder version, sha256 of the text).
+
+    The encoder version covers the model's files, the encoding and splitting code, dtype and library versions
+    (:attr:`SentenceEncoder.version`), so another model or code misses. Entries are written with one atomic put
+    (a temporary file renamed, or one S3 PUT): a reader sees a whole entry or none. An unreadable or
+    inconsistent entry is a miss, and is written again. Entries are derived data: the prefix may be deleted
+    at any time.
+    """
+
+    PREFIX = "embedding-cache"
+
+    def __init__(self, store):
+        self.store = store
+        self.hits = self.misses = 0
+
+    def key(self, encoder: SentenceEncoder, text: str) -> str:
+        import hashlib
+
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return f"{self.PREFIX}/{encoder.version}/{digest[:2]}/{digest}.npz"
+
+    def get(self, key: str) -> SectionVectors | None:
+        try:
+            data = self.store.get_bytes(key)
+        except Exception:  # absent (or unreadable): encode instead
+            self.misses += 1
+            return None
+        try:
+            entry = SectionVectors.from_bytes(data)
+        except Exception:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return entry
+
+    def put(self, key: str, entry: SectionVectors) -> None:
+        self.store.put_bytes(key, entry.to_bytes())
 
 def _background(iterator: Iterator, depth: int) -> Iterator:
     """Run ``iterator`` on a thread, ``depth`` items ahead; re-raise its error in the consumer."""

@@ -95,3 +95,82 @@ def test_summaries_keep_document_order_and_both_methods(finsec_env, monkeypatch)
     again = materialize(assets, selection=[filing_summaries], partition_key="2023-07-01")
     assert output_metadata(again, "filing_summaries")["summarized"] == 0
     assert open_lake().read_partition("filing_summaries", "2023-07-01")["summary"].tolist() == summaries["summary"].tolist()
+
+
+def test_step_workers_follow_the_executor_and_the_setting(monkeypatch):
+    import types
+
+    import dagster as dg
+    import pytest
+    from dagster._core.execution.retries import RetryMode
+    from dagster._core.executor.multiprocess import MultiprocessExecutor
+
+    from finsec_assets.defs.common import available_cpus, parse_step_workers, step_workers
+    from finsec_assets.defs.executors import run_executor
+
+    monkeypatch.delenv("FINSEC_STEP_WORKERS", raising=False)
+    seen = {}
+
+    @dg.asset
+    def probe(context: dg.AssetExecutionContext) -> None:
+        seen["workers"] = step_workers(context)
+
+    assert dg.materialize([probe]).success  # in process: one step at a time, every CPU
+    assert seen["workers"] == available_cpus()
+
+    def under(executor):
+        return types.SimpleNamespace(op_execution_context=types.SimpleNamespace(
+            _step_execution_context=types.SimpleNamespace(executor=executor)))
+
+    default = MultiprocessExecutor(retries=RetryMode.DISABLED, max_concurrent=None)  # one step per CPU
+    assert step_workers(under(default)) == 1
+    two = MultiprocessExecutor(retries=RetryMode.DISABLED, max_concurrent=2)
+    assert step_workers(under(two)) == max(1, available_cpus() // 2)
+    assert step_workers(under(object())) == 1  # celery, k8s: steps side by side on workers and pods
+
+    monkeypatch.setenv("FINSEC_STEP_WORKERS", "3")
+    assert step_workers(under(default)) == 3 and parse_step_workers() == 3
+    for bad in ("0", "-2", "many", "1.5"):
+        with pytest.raises(ValueError, match=f"FINSEC_STEP_WORKERS='{bad}'.*positive whole number"):
+            parse_step_workers({"FINSEC_STEP_WORKERS": bad})
+    with pytest.raises(ValueError, match="FINSEC_STEP_WORKERS"):
+        run_executor({"FINSEC_STEP_WORKERS": "0"})  # the definitions refuse to load
+    assert parse_step_workers({"FINSEC_STEP_WORKERS": "auto"}) is None
+
+
+def test_summaries_and_embeddings_encode_each_mdna_sentence_once(finsec_env, monkeypatch):
+    import numpy as np
+
+    from finsec_assets.defs.common import GPU_OP_TAGS, GPU_POOL
+    from finsec_assets.defs.embeddings.assets import pooled_embeddings
+    from finsec_assets.defs.text.assets import filing_summaries
+    from finsec_assets.ml.embeddings import SentenceVectorCache, load_encoder
+
+    for step in (filing_summaries, pooled_embeddings):  # every encoder pass is a GPU step
+        spec = step.get_asset_spec()
+        assert step.op.tags.get("finsec/accelerator") == GPU_OP_TAGS["finsec/accelerator"], spec.key
+        assert step.op.pool == GPU_POOL, spec.key
+    monkeypatch.setenv("FINSEC_UNIVERSE", "NVDA,WMT")
+    assets = ASSETS + [filing_summaries, pooled_embeddings]
+    assert materialize(assets, selection=[company_universe]).success
+    assert materialize(assets, selection=[filing_index, raw_filings, filing_sections], partition_key="2023-07-01").success
+    summaries = materialize(assets, selection=[filing_summaries], partition_key="2023-07-01")
+    assert summaries.success
+    made = output_metadata(summaries, "filing_summaries")
+    assert made["encoded_sentences"] > 100 and made["cached_sentences"] == 0 and "on cpu" in made["encoder"]
+    embedded = materialize(assets, selection=[pooled_embeddings], partition_key="2023-07-01")
+    assert embedded.success
+    meta = output_metadata(embedded, "pooled_embeddings")
+    # the MD&As' sentences come from what summaries encoded; only the Risk Factors are encoded here
+    assert meta["cached_sentences"] > 100 and meta["encoded_sentences"] < meta["cached_sentences"]
+    store = ObjectStore(str(finsec_env / "objects"))
+    assert store.list(SentenceVectorCache.PREFIX) and not [k for k in store.list(SentenceVectorCache.PREFIX) if ".tmp-" in k]
+
+    # the vectors are what encoding without the cache gives
+    lake = open_lake()
+    sections = lake.read_partition("filing_sections", "2023-07-01").set_index(["accession", "item"])
+    stored = lake.read_partition("pooled_embeddings", "2023-07-01")
+    texts = [sections.loc[(a, i), "text"] for a, i in zip(stored["accession"], stored["item"])]
+    fresh = load_encoder(None).embed_documents(texts).vectors
+    got = np.stack(stored["embedding"].to_numpy())
+    assert (1 - (got * fresh).sum(axis=1)).max() < 1e-5

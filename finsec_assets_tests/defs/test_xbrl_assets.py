@@ -45,3 +45,14 @@ def test_facts_and_datasets_on_the_sample(finsec_env, monkeypatch):
         assert "how_labels_were_derived" in meta and "known_noise" in meta and "data_card" in meta
         leaked = lake_value(f"select count(*) from (select cik from {asset} group by cik having count(distinct split) > 1)")
         assert leaked == 0
+
+
+def test_datasets_read_quarters_through_the_lake_not_as_inputs():
+    """Every quarter of sections/facts reaches a dataset through a pushed-down lake query, never as a loaded input."""
+    partitioned = {"filing_sections", "xbrl_facts", "pooled_embeddings"}
+    for asset in DATASETS:
+        loaded = {d.name for d in asset.op.input_defs if not d.dagster_type.is_nothing}  # deps are Nothing inputs
+        inputs = {asset.keys_by_input_name[name].path[-1] for name in loaded}
+        assert not inputs & partitioned, (asset.key, inputs)
+        deps = {key.path[-1] for key in asset.asset_deps[asset.key]}
+        assert "filing_sections" in deps, asset.key

@@ -212,3 +212,77 @@ def test_vectors_land_in_the_lake_as_fixed_size_arrays(tmp_path, encoder):
     assert np.abs(got - expected).max() < 1e-5
     back = lake.read_partition("pooled_embeddings", "2024-01-01")
     assert np.allclose(np.stack(back["embedding"].to_numpy()), vectors)
+
+
+# -- sections through the sentence-vector cache (issue 15: each sentence encoded once for summaries and embeddings)
+
+SECTION_TEXTS = [
+    " ".join(SENTENCES[:3]) + " " + SENTENCES[0] + "\n\n" + SENTENCES[4],  # a repeated sentence counts twice
+    LONG_SENTENCE + " " + SENTENCES[1],  # a sentence cut into windows
+    SENTENCES[2] + " " + SENTENCES[3],
+]
+
+
+@pytest.mark.parametrize("pooling", emb.POOLINGS)
+def test_embed_sections_pools_as_embed_documents_does(encoder, pooling):
+    expected = encoder.embed_documents(SECTION_TEXTS, pooling=pooling)
+    got = encoder.embed_sections(SECTION_TEXTS, pooling=pooling, chunk_texts=2)
+    assert (1 - cosine(got.vectors, expected.vectors)).max() < 1e-6
+    assert got.n_sentences.tolist() == expected.n_sentences.tolist()
+    assert got.n_cached_sentences == 0 and got.n_windows >= expected.n_windows
+
+
+def test_section_sentence_vectors_are_what_one_sentence_documents_get(encoder):
+    batch = encoder.section_vectors(SECTION_TEXTS)
+    asked = [SENTENCES[4], SENTENCES[0], "A sentence that is not in the text at all."]
+    got = batch.sentence_vectors(0, asked, encoder)
+    expected = encoder.embed_documents([[s] for s in asked]).vectors
+    assert (1 - cosine(got, expected)).max() < 1e-6
+    long = batch.sentence_vectors(1, [LONG_SENTENCE], encoder)  # windows averaged, then unit length
+    assert 1 - cosine(long, encoder.embed_documents([[LONG_SENTENCE]]).vectors)[0] < 1e-6
+
+
+def test_cache_shares_sentences_between_calls_and_misses_for_another_model(tmp_path, encoder):
+    from finsec_assets.storage.object_store import ObjectStore
+
+    store = ObjectStore(str(tmp_path / "objects"))
+    cache = emb.SentenceVectorCache(store)
+    first = encoder.embed_sections(SECTION_TEXTS, cache=cache)
+    assert first.n_cached_sentences == 0 and first.n_unique_sentences > 0
+    keys = store.list(emb.SentenceVectorCache.PREFIX)
+    assert len(keys) == len(SECTION_TEXTS) and not any("/.tmp-" in k for k in keys)
+    # another step (summaries) asking for the same texts' sentences encodes nothing
+    again = emb.SentenceVectorCache(store)
+    batch = encoder.section_vectors(SECTION_TEXTS[:2], again)
+    assert batch.n_encoded_sentences == 0 and batch.n_cached_sentences > 0 and again.hits == 2
+    second = encoder.embed_sections(SECTION_TEXTS, cache=again)
+    assert second.n_unique_sentences == 0 and np.abs(second.vectors - first.vectors).max() < 1e-7
+
+    # the same model saved elsewhere has the same version (its files are equal); one changed file misses
+    copy_dir = tmp_path / "st"
+    encoder.model.save(str(copy_dir))
+    copy = emb.SentenceEncoder(copy_dir, device="cpu")
+    assert copy.version == emb.SentenceEncoder(copy_dir, device="cpu").version
+    readme = copy_dir / "README.md"
+    readme.write_text(readme.read_text() + "\nedited\n")
+    edited = emb.SentenceEncoder(copy_dir, device="cpu")
+    assert edited.version != copy.version
+    assert edited.embed_sections(SECTION_TEXTS, cache=again).n_cached_sentences == 0
+    assert emb.SentenceEncoder(None, device="cpu", dtype="bfloat16").version != encoder.version  # dtype too
+
+
+def test_a_torn_or_foreign_cache_entry_is_a_miss_and_is_rewritten(tmp_path, encoder):
+    from finsec_assets.storage.object_store import ObjectStore
+
+    store = ObjectStore(str(tmp_path / "objects"))
+    cache = emb.SentenceVectorCache(store)
+    key = cache.key(encoder, SECTION_TEXTS[0])
+    whole = encoder.section_vectors(SECTION_TEXTS[:1], cache).entries[0].to_bytes()
+    store.put_bytes(key, whole[: len(whole) // 2])  # what a torn write would leave, were puts not atomic
+    redo = encoder.section_vectors(SECTION_TEXTS[:1], cache)
+    assert redo.n_cached_sentences == 0 and redo.n_encoded_sentences > 0
+    assert store.get_bytes(key) == whole or emb.SectionVectors.from_bytes(store.get_bytes(key)).matches(redo.keys[0])
+    # an entry of another text under this text's key (a hash collision, a copied file): its sentences do not match
+    other = encoder.section_vectors(SECTION_TEXTS[2:], None).entries[0].to_bytes()
+    store.put_bytes(key, other)
+    assert encoder.section_vectors(SECTION_TEXTS[:1], cache).n_cached_sentences == 0

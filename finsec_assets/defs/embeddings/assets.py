@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from ...ml import embeddings as embeddings_module
-from ...ml.embeddings import EmbeddingModelError, load_encoder, project_2d, require_dim, same_company_closer_share
+from ...ml.embeddings import EmbeddingModelError, SentenceVectorCache, load_encoder, project_2d, require_dim, same_company_closer_share
 from ...text import sentences as sentences_module
 from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, figure, png_metadata, previous_partition,
                       quarter_partitions, reusable_rows, source_version, table_output, text_sha256)
@@ -128,10 +128,11 @@ def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbedding
         "model": encoder.name, "pooling": config.pooling, "embedder_version": EMBEDDER_VERSION, "dim": encoder.dim})
     reuse = reuse[COLUMNS] if len(reuse) else pd.DataFrame(columns=COLUMNS)
     todo = nonempty[todo_mask]
-    nonempty_sentences = [s for s, ok in zip(sentences, has_text) if ok]
-    todo_sentences = [s for s, ok in zip(nonempty_sentences, todo_mask) if ok]
 
-    result = encoder.embed_documents(todo_sentences, pooling=config.pooling, batch_size=config.batch_size) if len(todo) else None
+    # Through the sentence-vector cache filing_summaries shares: MD&A sentences it encoded are read, not encoded again.
+    cache = SentenceVectorCache(finsec.object_store())
+    result = encoder.embed_sections(todo["text"].astype(str).tolist(), pooling=config.pooling,
+                                    batch_size=config.batch_size, cache=cache) if len(todo) else None
     fresh_rows = todo[["accession", "cik", "form", "filing_date", "item", "text_sha256"]].copy()
     fresh_rows["model"] = encoder.name
     fresh_rows["dim"] = encoder.dim
@@ -151,6 +152,8 @@ def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbedding
         "documents_per_second": round(result.documents_per_second, 2) if result else 0.0,
         "sentences": int(result.n_sentences.sum()) if result else 0,
         "unique_sentences": result.n_unique_sentences if result else 0,
+        "encoded_sentences": result.n_unique_sentences if result else 0,
+        "cached_sentences": result.n_cached_sentences if result else 0,
         "normalised": "rows are L2-normalised (unit length): dot product = cosine",
     }
     if len(df) >= 2:

@@ -26,7 +26,7 @@ import dagster as dg
 from pydantic import Field
 
 from ...ml import clm_finetune, mlm_pretrain
-from ...ml.training import (FAILURE_PREFIX, SUMMARY_KEY, code_version, corpus_query, deep_merge, launch_command,
+from ...ml.training import (FAILURE_PREFIX, SUMMARY_KEY, code_version, corpus_batches, deep_merge, launch_command,
                             visible_gpu_count, write_corpus_batches)
 from ..common import GPU_OP_TAGS, GPU_POOL, FinsecResource
 from .metadata import checkpoint_metadata, loss_curve_metadata
@@ -85,12 +85,12 @@ def _training_corpus(finsec: FinsecResource, asset: str, *, items=(), ciks=()) -
     lake = finsec.lake()
     if not lake.has_table("filing_sections"):
         raise dg.Failure(f"{asset}: the lake has no filing_sections table; materialize some quarters of it first")
-    query, params = corpus_query("filing_sections", items=items, ciks=ciks)
     store = finsec.object_store()
     scratch = Path(store.local_path("training_corpora")) if store.is_local else finsec.home_path / "work"
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix=".tmp-corpus-") as tmp:
-        corpus = write_corpus_batches(lake.batches(query, params, batch_size=CORPUS_BATCH_ROWS), Path(tmp) / "c.parquet")
+        batches = corpus_batches(lake, "filing_sections", items=items, ciks=ciks, batch_size=CORPUS_BATCH_ROWS)
+        corpus = write_corpus_batches(batches, Path(tmp) / "c.parquet")  # one quarter's rows in memory at a time
         if corpus.rows == 0:
             wanted = "".join([f" for items {list(items)}" if items else "", f" for cik {list(ciks)}" if ciks else ""])
             raise dg.Failure(f"{asset}: filing_sections holds no non-empty sections{wanted}; materialize some quarters of it first")

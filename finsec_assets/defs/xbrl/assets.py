@@ -1,7 +1,6 @@
 """raw_filings, filing_sections -> xbrl_facts (every inline-XBRL fact, placed in its section's text)."""
 
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
@@ -12,7 +11,7 @@ from ...storage.object_store import ObjectStore
 from ...text import html as html_module, sections as sections_module
 from ...text.sections import Section
 from ...xbrl import FACT_COLUMNS, extract_facts, facts as facts_module, transforms as transforms_module
-from ..common import FinsecResource, md_list, previous_partition, quarter_partitions, source_version, table_output
+from ..common import FinsecResource, md_list, previous_partition, quarter_partitions, source_version, step_workers, table_output
 from . import checks
 
 XBRL_VERSION = source_version(facts_module, transforms_module, html_module, sections_module)
@@ -53,7 +52,7 @@ def xbrl_facts(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_fi
     by_filing = {a: g.to_dict("records") for a, g in filing_sections.groupby("accession")} if len(filing_sections) else {}
     url = finsec.settings().object_store_url
     jobs = [(rec, by_filing.get(rec["accession"], []), url) for rec in todo.to_dict("records")]
-    workers = min(len(jobs), os.cpu_count() or 1)
+    workers = min(len(jobs), step_workers(context))
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             frames = list(pool.map(_facts_of_filing, jobs))

@@ -28,7 +28,7 @@ from .checkpoints import (CHECKPOINT_FORMAT, LOSS_CURVE, MANIFEST, POINTER, STAG
                           default_checkpoint_root, finsec_home, last_complete_checkpoint, parse_pointer)
 from .config import (DEEPSPEED_CONFIG_DIR, TrainingInputError, code_version, config_from, deep_merge, fingerprint,
                      parse_overrides)
-from .corpus import (CORPUS_COLUMNS, MDNA_ITEMS, CorpusFile, corpus_parquet_bytes, corpus_query, corpus_sha256,
+from .corpus import (CORPUS_COLUMNS, MDNA_ITEMS, CorpusFile, corpus_batches, corpus_parquet_bytes, corpus_query, corpus_sha256,
                      read_corpus, split_by_filing, text_sample, write_corpus, write_corpus_batches)
 from .evaluation import causal_lm_perplexity, eval_autocast, evaluation_device
 from .launch import FAILURE_PREFIX, entry_point_session, launch_command, quiet_libraries, visible_gpu_count
@@ -45,7 +45,7 @@ __all__ = [
     "CheckpointPublishError", "CheckpointStore", "CorpusFile", "Hyperparameters", "Publication", "RunReporter", "RunState",
     "StageResult", "TokenBlocks", "TrainingInputError",
     "barrier", "causal_lm_collate", "causal_lm_perplexity", "check_tokenizer_matches_model", "checkpoint_summary",
-    "code_version", "config_from", "corpus_parquet_bytes", "corpus_query", "corpus_sha256", "count_parameters", "deep_merge",
+    "code_version", "config_from", "corpus_batches", "corpus_parquet_bytes", "corpus_query", "corpus_sha256", "count_parameters", "deep_merge",
     "deepspeed_zero_stage", "default_checkpoint_root", "entry_point_session", "environment_info", "eval_autocast",
     "evaluation_device", "finsec_home", "fingerprint", "last_complete_checkpoint", "launch_command", "load_tokenizer",
     "minilm_path", "model_identity", "pack_token_blocks", "parse_overrides", "parse_pointer", "plot_loss_curves",
