@@ -4,6 +4,7 @@ spread over two Celery workers.
 
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \\
     .venv/bin/python benchmarks/scale.py --filings 100,1000 --json benchmarks/results/scale.json
+    .venv/bin/python benchmarks/scale.py --report benchmarks/results/scale.json   # table + extrapolation to 20,000
 
 How it measures (each number says where it comes from):
 - N filings = companies x --quarters (default 10 quarters ending 2024Q4; companies = ceil(N / quarters)), from
@@ -905,10 +906,63 @@ def print_table(runs: list[dict]) -> None:
               f"load {r['load_start']} -> {r['load_end']}")
 
 
+def _fit(xs: list[float], ys: list[float], x: float, one_point: str = "proportional") -> float:
+    """y at x on the line through the two largest measured points; with one point, proportional (time) or flat
+    (memory: one size shows no trend)."""
+    pts = sorted(zip(xs, ys))[-2:]
+    if len(pts) == 1 or pts[0][0] == pts[1][0]:
+        return pts[-1][1] * x / pts[-1][0] if one_point == "proportional" else pts[-1][1]
+    (x0, y0), (x1, y1) = pts
+    slope = (y1 - y0) / (x1 - x0)
+    return y1 + max(slope, 0.0) * (x - x1)
+
+
+def extrapolate(runs: list[dict], filings: int = 20_000, quarters: int = 40) -> dict:
+    """Each stage at ``filings`` over ``quarters`` quarters, from the sizes it ran at.
+
+    Time: the line through the two largest sizes' seconds (a fixed part plus a part per filing; a falling line is
+    read as flat per filing). Peak memory: per-filing stages hold one quarter, so their peak follows filings per
+    quarter (``filings / quarters`` = 500 here); corpus stages follow the total."""
+    out = {}
+    for stage in ALL_STAGES:
+        pts = [(r["filings"], len(r["quarters"]), r["stages"][stage]) for r in runs
+               if r["stages"].get(stage, {}).get("success")]
+        if not pts:
+            continue
+        n = [p[0] for p in pts]
+        seconds = _fit(n, [p[2]["seconds"] for p in pts], filings)
+        per_quarter = stage in PER_FILING
+        mem_x = [p[0] / p[1] for p in pts] if per_quarter else n
+        peak = _fit(mem_x, [p[2]["peak_rss_mb"] for p in pts], filings / quarters if per_quarter else filings, "flat")
+        out[stage] = {"seconds": round(seconds, 1), "hours": round(seconds / 3600, 2),
+                      "filings_per_s": round(filings / seconds, 3) if seconds > 0 else None,
+                      "peak_rss_mb": round(peak, 0), "from_sizes": n,
+                      "memory_scales_with": "filings per quarter" if per_quarter else "all filings"}
+    return {"filings": filings, "quarters": quarters, "stages": out,
+            "total_hours": round(sum(v["seconds"] for v in out.values()) / 3600, 2)}
+
+
+def print_extrapolation(ex: dict) -> None:
+    print(f"\nextrapolated to {ex['filings']} filings over {ex['quarters']} quarters (line through the two largest sizes):")
+    print(f"{'stage':30s} {'hours':>8s} {'filings/s':>10s} {'peak MB':>8s}  memory follows")
+    for stage, v in ex["stages"].items():
+        print(f"{stage:30s} {v['hours']:8.2f} {v['filings_per_s'] or 0:10.2f} {v['peak_rss_mb']:8.0f}  "
+              f"{v['memory_scales_with']} (from {v['from_sizes']})")
+    print(f"{'total':30s} {ex['total_hours']:8.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_stage":
         return stage_main(argv[1], argv[2])
+    if argv and argv[0] == "--report":  # the table and the extrapolation of a results file, written back into it
+        doc = json.loads(Path(argv[1]).read_text())
+        runs = [r for r in doc["runs"] if r.get("stages")]
+        print_table(runs)
+        doc["extrapolation"] = extrapolate(runs)
+        print_extrapolation(doc["extrapolation"])
+        write_json(doc, argv[1])
+        return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--filings", default="100", help="comma-separated universe sizes, e.g. 100,1000")
     p.add_argument("--quarters", type=int, default=10, help="quarters per universe (companies = filings / quarters)")
@@ -983,6 +1037,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
     print_table(done)
+    if done:
+        print_extrapolation(extrapolate(doc["runs"]))
     return 0 if all(s["success"] for r in done for s in r["stages"].values()) else 1
 
 

@@ -86,3 +86,20 @@ def test_tiny_run_writes_the_contracted_json(tmp_path):
     assert run["lake"]["lake_data_mb"] > 0 and run["lake"]["tables"]["filing_index"] == 4
     assert run["lake"]["queries"] and all(q["median_ms"] > 0 for q in run["lake"]["queries"])
     assert "filing_sections" in proc.stdout and "filings/s" in proc.stdout  # the printed table
+
+
+def test_extrapolation_separates_fixed_cost_from_cost_per_filing():
+    scale = _scale_module()
+    ten = [f"2024Q{q}" for q in (1, 2, 3, 4)] * 2 + ["2023Q3", "2023Q4"]
+
+    def run(n, seconds, peak):
+        return {"filings": n, "quarters": ten, "stages": {
+            "nlp_scores": {"success": True, "seconds": seconds, "peak_rss_mb": peak},
+            "pretrained_checkpoint": {"success": True, "seconds": 100 + n * 0.01, "peak_rss_mb": 900},
+            "filing_summaries": {"success": False}}}
+
+    ex = scale.extrapolate([run(100, 20, 500), run(1000, 110, 680)], filings=20_000, quarters=40)
+    scores = ex["stages"]["nlp_scores"]
+    assert scores["seconds"] == 110 + 0.1 * 19_000  # 10 s fixed + 0.1 s per filing
+    assert scores["peak_rss_mb"] == 680 + 2 * 400  # 2 MB per filing in a quarter: 100 -> 500 a quarter
+    assert ex["stages"]["pretrained_checkpoint"]["seconds"] == 300 and "filing_summaries" not in ex["stages"]
