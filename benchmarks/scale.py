@@ -423,6 +423,21 @@ def lake_stats(env: dict[str, str], ciks: list[int], partitions: list[str]) -> d
     return stats
 
 
+def busiest_cik(env: dict[str, str], ciks: list[int]) -> int:
+    """The universe's company with the most section text in the lake (the causal LM fine-tunes on one company)."""
+    from finsec_assets.settings import Settings
+    from finsec_assets.storage.lake import open_lake
+
+    lake = open_lake(Settings.from_env(env))
+    try:
+        if not lake.has_table("filing_sections"):
+            return int(ciks[0])
+        df = lake.sql("select cik, sum(length(text)) n from filing_sections group by 1 order by 2 desc, 1 limit 1")
+        return int(df["cik"][0]) if len(df) else int(ciks[0])
+    finally:
+        lake.close()
+
+
 def row_counts(env: dict[str, str], tables: list[str]) -> dict[str, dict[str, int]]:
     from finsec_assets.settings import Settings
     from finsec_assets.storage.lake import open_lake
@@ -807,16 +822,16 @@ def run_size(filings: int, args, work: Path, parents: dict[str, set[str]], save=
               f"({universe.labels[0]}..{universe.labels[-1]}); {note}", flush=True)
         failed: set[str] = set()
         for stage in plan:
-            blocked = sorted(p for p in parents.get(stage, ()) if p in failed or (p in ALL_STAGES and p not in plan
-                                                                                    and p != stage))
+            # a parent that is not selected is read from the lake as it is (rerun one stage over a kept --workdir)
+            blocked = sorted(p for p in parents.get(stage, ()) if p in failed)
             if blocked:
                 run["skipped"][stage] = f"needs {', '.join(blocked)}, which did not run"
                 failed.add(stage)
                 continue
             partitions = universe.partitions if stage in PER_FILING else None
             run_config = {}
-            if stage == "finetuned_checkpoint" and universe.ciks:
-                run_config = {"ops": {stage: {"config": {"cik": int(universe.ciks[0])}}}}
+            if stage == "finetuned_checkpoint" and universe.ciks:  # the company with the most section text
+                run_config = {"ops": {stage: {"config": {"cik": busiest_cik(env, universe.ciks)}}}}
             requests_before = universe.requests()
             r = run_stage(stage, partitions, env, work, run_config, nice=args.nice)
             r["edgar_requests"] = universe.requests() - requests_before
@@ -1016,17 +1031,32 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(Path(args.json_out).read_text())
         doc["runs"] = previous.get("runs", [])
         doc["earlier"] = [{k: v for k, v in previous.items() if k != "runs"}] + previous.get("earlier", [])
-    kept = len(doc["runs"])
+    original = [json.loads(json.dumps(r)) for r in doc["runs"]]
+
+    def merged(new: list[dict]) -> list[dict]:
+        """The earlier runs with these added; with --append, a rerun of some stages at a size already measured
+        (same filings, quarters and seed) updates that run's stages instead."""
+        runs = json.loads(json.dumps(original))
+        for run in new:
+            same = next((r for r in runs if args.append and (r["filings"], r["quarters"], r["seed"])
+                         == (run["filings"], run["quarters"], run["seed"])), None)
+            if same is None:
+                runs.append(run)
+            else:
+                same["stages"] = {**same["stages"], **run["stages"]}
+                same["reruns"] = same.get("reruns", []) + [{"stages": list(run["stages"]), "load_start": run["load_start"],
+                                                            "uptime": run.get("uptime")}]
+        return runs
 
     def save(run: dict) -> None:  # after every stage: a long run that is stopped keeps what it measured
         if args.json_out:
-            write_json({**doc, "runs": doc["runs"][:kept] + done + [{**run, "partial": True}]}, args.json_out)
+            write_json({**doc, "runs": merged(done + [{**run, "partial": True}])}, args.json_out)
 
     done: list[dict] = []
     try:
         for n in args.sizes:
             done.append(run_size(n, args, root / f"n{n}", parents, save))
-            doc["runs"] = doc["runs"][:kept] + done
+            doc["runs"] = merged(done)
             if args.json_out:
                 write_json(doc, args.json_out)
     finally:
