@@ -71,7 +71,7 @@ CREDIT = ["altman_inputs", "synthetic_altman_financials", "tabtext_dataset", "ra
           "rating_predictions", "next_year_distress_experiment"]
 UNDERSTANDING_DATASETS = ["summarization_dataset", "classification_dataset", "ner_dataset", "qa_dataset",
                           "relation_dataset"]
-CORPUS = CHECKPOINTS + CREDIT + UNDERSTANDING_DATASETS
+CORPUS = CREDIT + UNDERSTANDING_DATASETS + CHECKPOINTS  # the long fixed-step trainers after the rest
 ALL_STAGES = [UNIVERSE_STAGE, *PER_FILING, *CORPUS]
 ENCODER_STAGES = {"filing_summaries", "pooled_embeddings"}
 CHEAP_STAGES = [UNIVERSE_STAGE, "filing_index", "raw_filings", "filing_sections", "nlp_scores", "xbrl_facts"]
