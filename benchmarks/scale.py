@@ -65,7 +65,7 @@ LOCATION = "finsec_assets.definitions"
 # The per-filing graph, in dependency order (quarter partitions), and the corpus assets over all quarters.
 UNIVERSE_STAGE = "company_universe"
 PER_FILING = ["filing_index", "raw_filings", "filing_sections", "nlp_scores", "filing_summaries",
-              "pooled_embeddings", "xbrl_facts", "filing_events"]
+              "pooled_embeddings", "filing_events", "xbrl_facts"]
 CHECKPOINTS = ["pretrained_checkpoint", "finetuned_checkpoint"]
 CREDIT = ["altman_inputs", "synthetic_altman_financials", "tabtext_dataset", "rating_models", "rating_model_metrics",
           "rating_predictions", "next_year_distress_experiment"]
