@@ -930,7 +930,7 @@ def print_table(runs: list[dict]) -> None:
         print(f"{s:30s}" + "".join(cells))
     for r in runs:
         print(f"{r['filings']} filings: {r['rate_limit']}; lake {r['lake']['lake_data_mb']} MB; "
-              f"load {r['load_start']} -> {r['load_end']}")
+              f"load {r['load_start']} -> {r.get('load_end', 'unfinished')}")
 
 
 def _fit(xs: list[float], ys: list[float], x: float, one_point: str = "proportional") -> float:
@@ -978,6 +978,25 @@ def print_extrapolation(ex: dict) -> None:
     print(f"{'total':30s} {ex['total_hours']:8.2f}")
 
 
+def print_markdown(runs: list[dict], ex: dict) -> None:
+    """The same numbers as a Markdown table (for the README and the issue)."""
+    sizes = [r["filings"] for r in runs]
+    print("\n| stage | " + " | ".join(f"{n} filings: s / filings/s / peak MB" for n in sizes)
+          + f" | {ex['filings']} (extrapolated): h / peak MB |")
+    print("|---|" + "---|" * (len(sizes) + 1))
+    for stage in ALL_STAGES:
+        if not any(stage in r["stages"] for r in runs):
+            continue
+        cells = []
+        for r in runs:
+            st = r["stages"].get(stage)
+            cells.append("not run" if not st else "failed" if not st.get("success") else
+                         f"{st['seconds']:.1f} / {st['filings_per_s']:.2f} / {st['peak_rss_mb']:.0f}")
+        e = ex["stages"].get(stage)
+        cells.append(f"{e['hours']:.2f} / {e['peak_rss_mb']:.0f}" if e else "-")
+        print(f"| {stage} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_stage":
@@ -992,6 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(runs)
         doc["extrapolation"] = extrapolate(runs)
         print_extrapolation(doc["extrapolation"])
+        print_markdown(runs, doc["extrapolation"])
         write_json(doc, argv[1])
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
