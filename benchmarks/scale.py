@@ -709,7 +709,10 @@ def celery_backfill(base_env: dict[str, str], work: Path, partitions: list[str],
     home = write_dagster_yaml(work / "dagster_home", max_concurrent_runs=max(2, workers))
     env = {**base_env, "DAGSTER_HOME": str(home), "FINSEC_HOME": str(work / "finsec"), "FINSEC_EXECUTOR": "celery",
            "FINSEC_CELERY_BROKER": broker, "FINSEC_CELERY_BACKEND": broker,
-           "FINSEC_CELERY_CONFIG": str(REPO / "docker" / "celery.yaml"), "FINSEC_EDGAR_RATE_LIMIT_URL": "local"}
+           "FINSEC_CELERY_CONFIG": str(REPO / "docker" / "celery.yaml"), "FINSEC_EDGAR_RATE_LIMIT_URL": "local",
+           # A Celery prefork worker's process is daemonic and may not fork a step's own pool; step_workers() does
+           # not see Celery from inside the worker (it finds an in-process executor there), so say it here.
+           "FINSEC_STEP_WORKERS": "1"}
     seed = run_stage(UNIVERSE_STAGE, None, {**env, "FINSEC_EXECUTOR": "in_process"}, work)
     if not seed["success"]:
         return {"error": "company_universe: " + seed.get("error", "")}
@@ -875,7 +878,8 @@ def run_size(filings: int, args, work: Path, parents: dict[str, set[str]], save=
             save(run)
             print(f"   ui: {run['ui']}", flush=True)
         if args.celery and extras_here:
-            assets = [a for a in resolve_stages(args.celery_stages) if a in PER_FILING and a in plan and a not in failed]
+            # the reference is the in-process lake (this run's, or a kept --workdir's)
+            assets = [a for a in resolve_stages(args.celery_stages) if a in PER_FILING and a not in failed]
             reference = row_counts(env, assets)
             print(f"   celery: {', '.join(assets)} over {len(universe.partitions)} quarters", flush=True)
             run["celery"] = guarded(measure_celery, {**base, **uenv}, work, universe.partitions, assets, reference,
@@ -1035,7 +1039,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="time filing_index's asset page in headless Chromium (at --extras-at)")
     p.add_argument("--celery", action=argparse.BooleanOptionalAction, default=False,
                    help="backfill one size (--extras-at) on two Celery workers and on one (Redis at 127.0.0.1:6379)")
-    p.add_argument("--celery-stages", default="filing_index,raw_filings,filing_sections,nlp_scores,xbrl_facts")
+    p.add_argument("--celery-stages", default="filing_index,raw_filings,filing_sections,nlp_scores")
     p.add_argument("--celery-timeout", type=float, default=3600)
     p.add_argument("--workdir", default=None, help="keep everything here (default: a temporary folder, removed)")
     p.add_argument("--json", dest="json_out", default=None, help="write the results here (after every stage)")
@@ -1080,22 +1084,28 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
             else:
                 same["stages"] = {**same["stages"], **run["stages"]}
+                same.update({k: run[k] for k in ("lake", "backfill", "ui", "celery") if k in run})
                 same["reruns"] = same.get("reruns", []) + [{"stages": list(run["stages"]), "load_start": run["load_start"],
                                                             "uptime": run.get("uptime")}]
         return runs
 
+    unfinished: list[dict] = []
+
     def save(run: dict) -> None:  # after every stage: a long run that is stopped keeps what it measured
+        unfinished[:] = [{**run, "partial": True}]
         if args.json_out:
-            write_json({**doc, "runs": merged(done + [{**run, "partial": True}])}, args.json_out)
+            write_json({**doc, "runs": merged(done + unfinished)}, args.json_out)
 
     done: list[dict] = []
     try:
         for n in args.sizes:
             done.append(run_size(n, args, root / f"n{n}", parents, save))
+            unfinished.clear()
             doc["runs"] = merged(done)
             if args.json_out:
                 write_json(doc, args.json_out)
     finally:
+        doc["runs"] = merged(done + unfinished)  # a stopped run keeps what it measured, and the earlier runs
         doc["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         doc["machine"]["uptime_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         if args.json_out:
