@@ -933,7 +933,7 @@ def print_table(runs: list[dict]) -> None:
                 cells.append(f" | {st['seconds']:9.1f} {st['filings_per_s']:10.2f} {st['peak_rss_mb']:8.0f}" + " " * 8)
         print(f"{s:30s}" + "".join(cells))
     for r in runs:
-        print(f"{r['filings']} filings: {r['rate_limit']}; lake {r['lake']['lake_data_mb']} MB; "
+        print(f"{r['filings']} filings: {r['rate_limit']}; lake {r.get('lake', {}).get('lake_data_mb', '?')} MB; "
               f"load {r['load_start']} -> {r.get('load_end', 'unfinished')}")
 
 
