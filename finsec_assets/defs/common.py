@@ -306,6 +306,14 @@ def step_workers(context=None, env=None) -> int:
     explicit = parse_step_workers(env)
     if explicit is not None:
         return explicit
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        # A Celery prefork worker (or any daemonic process) cannot have children: a Celery step reports the
+        # in-process executor it runs its one step with, so this is what tells it apart.
+        return 1
+    if ((env if env is not None else os.environ).get("FINSEC_EXECUTOR") or "").strip().lower() in ("celery", "k8s"):
+        return 1
     cpus = available_cpus()
     executor = None
     if context is not None:

@@ -109,6 +109,7 @@ def test_step_workers_follow_the_executor_and_the_setting(monkeypatch):
     from finsec_assets.defs.executors import run_executor
 
     monkeypatch.delenv("FINSEC_STEP_WORKERS", raising=False)
+    monkeypatch.delenv("FINSEC_EXECUTOR", raising=False)
     seen = {}
 
     @dg.asset
@@ -127,6 +128,15 @@ def test_step_workers_follow_the_executor_and_the_setting(monkeypatch):
     two = MultiprocessExecutor(retries=RetryMode.DISABLED, max_concurrent=2)
     assert step_workers(under(two)) == max(1, available_cpus() // 2)
     assert step_workers(under(object())) == 1  # celery, k8s: steps side by side on workers and pods
+    assert step_workers(None, {"FINSEC_EXECUTOR": "celery"}) == 1  # a Celery step reports an in-process executor
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
+    try:  # a prefork worker is daemonic: it cannot fork a pool at all
+        assert step_workers(None) == 1
+    finally:
+        monkeypatch.undo()
+    monkeypatch.delenv("FINSEC_STEP_WORKERS", raising=False)
 
     monkeypatch.setenv("FINSEC_STEP_WORKERS", "3")
     assert step_workers(under(default)) == 3 and parse_step_workers() == 3
