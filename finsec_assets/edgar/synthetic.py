@@ -63,6 +63,8 @@ _SKIP_OR_END = re.compile(
     rb"|(?<=[A-Za-z0-9)%\"\]])[.:;?!](?=" + _SPACE + rb"*(?:<|$)|" + _SPACE + rb"+(?:[A-Z(\"]|&#822[01];|\xe2\x80\x9c))",
     re.S,
 )
+# "Item 7." / "PART II." ends a heading, not a sentence: a marker there would hide the item from section extraction.
+_HEADING_END = re.compile(rb"(?i)\b(?:item|part)(?:\s|&#160;|&nbsp;|&#xa0;|<[^>]*>)*[0-9IVX]{1,4}[A-C]?$")
 _REGISTRANT_RE = re.compile(rb'name="dei:EntityRegistrantName"[^>]*>([^<]+)<')
 _CIK, _NAME, _TICKER = b"\x00finsec-cik\x00", b"\x00finsec-name\x00", b"\x00finsec-ticker\x00"
 _SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
@@ -533,7 +535,8 @@ class SyntheticUniverse:
                 data = data.replace(name, _NAME)
             if src.ticker:
                 data = data.replace(f">{src.ticker}<".encode(), b">" + _TICKER + b"<")
-            cuts = [m.start() for m in _SKIP_OR_END.finditer(data) if m.group(1) is None and m.group(3) is None]
+            cuts = [m.start() for m in _SKIP_OR_END.finditer(data) if m.group(1) is None and m.group(3) is None
+                    and not _HEADING_END.search(data, max(0, m.start() - 40), m.start())]
             bounds = [0, *cuts, len(data)]
             return tuple(data[a:b] for a, b in zip(bounds, bounds[1:]))
 

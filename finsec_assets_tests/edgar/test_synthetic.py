@@ -247,3 +247,27 @@ def test_env_points_the_project_at_the_replay(universe, tmp_path):
     assert (s.backfill_start, s.backfill_end) == ("2022-01-01", "2023-10-01")
     with pytest.raises(SettingsError, match="not loopback"):  # never lifted against a remote host
         universe.env("http://10.1.2.3:8765", tmp_path / "u.txt", max_rps=50)
+
+
+def test_synthetic_documents_keep_their_sources_items():
+    """The marker goes at sentence ends, never after an "Item 7." heading: section extraction must find (nearly)
+    every item of the source document, and always the MD&A and risk factors."""
+    from finsec_assets.edgar.client import _gunzip
+    from finsec_assets.edgar.synthetic import SyntheticUniverse
+    from finsec_assets.text.sections import extract_sections
+
+    universe = SyntheticUniverse(companies=13, quarters="2024Q1:2024Q2", seed=0)
+    kept = total = 0
+    seen = set()
+    for filing in universe.all_filings():
+        if filing.source.path in seen:
+            continue
+        seen.add(filing.source.path)
+        raw = filing.source.path.read_bytes()
+        original = _gunzip(raw, str(filing.source.path)) if filing.source.path.suffix == ".gz" else raw
+        before = {s.item for s in extract_sections(original, filing.form)}
+        after = {s.item for s in extract_sections(universe.document_bytes(filing), filing.form)}
+        kept, total = kept + len(before & after), total + len(before)
+        must = {"7", "1A"} if filing.form.startswith("10-K") else {"I-2"}
+        assert must & before <= after, f"{filing.source.path.name}: lost {sorted((must & before) - after)}"
+    assert len(seen) >= 10 and kept >= 0.95 * total, (kept, total)
