@@ -198,17 +198,28 @@ class EdgarClient:
 
     def _fetch(self, url: str):
         """GET with urllib3's retries for statuses and connects, plus retries of bodies cut off mid-read."""
-        for attempt in range(self.retries + 1):
+
+        def attempt():
+            resp = self.session.get(url, timeout=self.timeout)
+            self.requests_made += 1
+            return resp, resp.content
+
+        return self._retry_body(url, attempt)
+
+    def _retry_body(self, url: str, attempt, also_retry: tuple = ()):
+        """Run ``attempt()`` until a body arrives whole: a cut-off or corrupt body (and ``also_retry``) is retried
+        with backoff and jitter; urllib3 already retried statuses and connects, so anything else is final."""
+        retryable = (requests.exceptions.ContentDecodingError, requests.exceptions.ChunkedEncodingError, zlib.error,
+                     *also_retry)
+        for n in range(self.retries + 1):
             try:
-                resp = self.session.get(url, timeout=self.timeout)
-                self.requests_made += 1
-                return resp, resp.content
+                return attempt()
             except requests.exceptions.RetryError as exc:
                 raise EdgarError(f"GET {url}: gave up after {self.retries} retries ({exc})") from exc
-            except (requests.exceptions.ContentDecodingError, requests.exceptions.ChunkedEncodingError, zlib.error) as exc:
-                if attempt == self.retries:
+            except retryable as exc:
+                if n == self.retries:
                     raise EdgarError(f"GET {url}: truncated or corrupt response body ({exc})") from exc
-                time.sleep(min(60.0, self.backoff_factor * 2**attempt) * (1 + random.random()))
+                time.sleep(min(60.0, self.backoff_factor * 2**n) * (1 + random.random()))
             except requests.exceptions.RequestException as exc:
                 raise EdgarError(f"GET {url}: {exc}") from exc
         raise AssertionError("unreachable")
@@ -388,31 +399,24 @@ class EdgarClient:
             fh.write(data)
             return len(data)
         url = self._url(host, path)
-        for attempt in range(self.retries + 1):
+
+        def attempt() -> int:
             fh.seek(0)
             fh.truncate()
             written = 0
-            try:
-                with self.session.get(url, timeout=self.timeout, stream=True) as resp:
-                    self.requests_made += 1
-                    if resp.status_code == 404:
-                        raise EdgarNotFound(f"GET {url}: 404 not found")
-                    if resp.status_code >= 400:
-                        raise EdgarError(f"GET {url}: HTTP {resp.status_code} after retries")
-                    for chunk in resp.iter_content(1 << 20):
-                        fh.write(chunk)
-                        written += len(chunk)
-                return written
-            except requests.exceptions.RetryError as exc:
-                raise EdgarError(f"GET {url}: gave up after {self.retries} retries ({exc})") from exc
-            except (requests.exceptions.ContentDecodingError, requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ConnectionError, zlib.error) as exc:
-                if attempt == self.retries:
-                    raise EdgarError(f"GET {url}: truncated or corrupt response body ({exc})") from exc
-                time.sleep(min(60.0, self.backoff_factor * 2**attempt) * (1 + random.random()))
-            except requests.exceptions.RequestException as exc:
-                raise EdgarError(f"GET {url}: {exc}") from exc
-        raise AssertionError("unreachable")
+            with self.session.get(url, timeout=self.timeout, stream=True) as resp:
+                self.requests_made += 1
+                if resp.status_code == 404:
+                    raise EdgarNotFound(f"GET {url}: 404 not found")
+                if resp.status_code >= 400:
+                    raise EdgarError(f"GET {url}: HTTP {resp.status_code} after retries")
+                for chunk in resp.iter_content(1 << 20):
+                    fh.write(chunk)
+                    written += len(chunk)
+            return written
+
+        # A connection dropped mid-stream surfaces as ConnectionError here: retried like a cut-off body.
+        return self._retry_body(url, attempt, also_retry=(requests.exceptions.ConnectionError,))
 
     def close(self) -> None:
         """Close the bulk archives this client holds open."""
