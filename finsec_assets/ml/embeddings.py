@@ -635,6 +635,44 @@ class SectionBatch:
             out[strangers] = encoder.embed_documents([[sentences[n]] for n in strangers]).vectors
         return out
 
+    def passage_vector(self, j: int, passage: str, encoder: SentenceEncoder, pooling: str = "mean",
+                       normalize: bool = True) -> tuple[np.ndarray, int]:
+        """``passage`` (a stretch of text ``j``) pooled as :meth:`SentenceEncoder.embed_documents` pools it, from
+        text ``j``'s sentence windows; a sentence that is not one of the text's (a long one cut into pieces) is
+        encoded. Returns the vector and how many distinct sentences were encoded for it."""
+        from collections import Counter
+
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling {pooling!r}: use one of {', '.join(POOLINGS)}")
+        entry, index = self.entries[j], {k: n for n, k in enumerate(self.keys[j])}
+        weights = np.zeros(len(entry.vectors))
+        strangers: Counter = Counter()
+        for sentence in split_documents([passage])[0]:
+            key = encoder._sentence_key(sentence)
+            n = index.get(key)
+            if n is None:
+                strangers[key] += 1
+                continue
+            lo, hi = np.searchsorted(entry.window_sentence, [n, n + 1])
+            weights[lo:hi] += 1.0 if pooling == "mean" else entry.window_tokens[lo:hi]
+        total, count = weights @ entry.vectors.astype(np.float64), weights.sum()
+        if strangers:
+            keys = list(strangers)
+            vectors, window_sentence, window_tokens = encoder._encode_windows(keys, None, None)
+            w = np.array([strangers[keys[s]] for s in window_sentence], np.float64)
+            if pooling == "token_weighted":
+                w = w * window_tokens
+            total, count = total + w @ vectors.astype(np.float64), count + w.sum()
+        if count == 0:
+            raise ValueError("a passage with no text to embed has no vector")
+        pooled = total / count
+        if normalize:
+            norm = np.linalg.norm(pooled)
+            if norm == 0:
+                raise ValueError(f"model {encoder.name!r} gave a zero passage vector: its sentence vectors cancel out")
+            pooled = pooled / norm
+        return pooled.astype(np.float32), len(strangers)
+
 
 class SentenceVectorCache:
     """Encoded sentences of a text, in an object store, keyed by (encoder version, sha256 of the text).

@@ -215,6 +215,15 @@ def test_passages_get_their_own_embedding(finsec_env):
     assert (data["embedding_model"] == DEFAULT_MODEL_NAME).all()
     pca = json.loads(store.get_bytes(data["embedding_pca_uri"].iloc[0]))
     assert pca["dim"] == 384 and len(pca["components"]) == 3
+    # passages pool their MD&A's sentence vectors from the cache pooled_embeddings and filing_summaries share:
+    # the first run encoded each MD&A once into it, a second run encodes no MD&A sentence at all
+    first = output_metadata(result, "tabtext_dataset")
+    assert first["embedding_mdnas"] == data["accession"].nunique() and first["embedding_mdna_sentences_encoded"] > 0
+    again = run([tabtext_dataset], {"ops": {"tabtext_dataset": {"config": {"embedding_components": 3}}}})
+    meta = output_metadata(again, "tabtext_dataset")
+    assert meta["embedding_mdna_sentences_encoded"] == 0 and meta["embedding_mdna_sentences_cached"] > 0
+    assert np.allclose(read_table("tabtext_dataset")[["emb_0", "emb_1", "emb_2"]], data[["emb_0", "emb_1", "emb_2"]],
+                       atol=1e-5)
 
 
 def test_next_year_distress_experiment_on_real_xbrl(finsec_env):

@@ -298,3 +298,26 @@ def test_loading_an_encoder_makes_glibc_return_large_freed_blocks(monkeypatch, e
     monkeypatch.setattr(emb, "_MALLOC_TUNED", False)
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert emb.return_freed_memory_to_the_os() is False  # the user's own malloc settings win
+
+
+@pytest.mark.parametrize("pooling", emb.POOLINGS)
+def test_passages_pool_from_their_texts_cached_sentences(tmp_path, encoder, pooling):
+    from finsec_assets.ml.altman import split_passages
+    from finsec_assets.storage.object_store import ObjectStore
+
+    store = ObjectStore(str(tmp_path / "objects"))
+    encoder.embed_sections(SECTION_TEXTS, cache=emb.SentenceVectorCache(store))  # what pooled_embeddings leaves
+    text = " ".join(SENTENCES * 3) + " " + LONG_SENTENCE
+    passages = split_passages(text, window_words=20, stride_words=10)
+    assert len(passages) > 3
+    expected = encoder.embed_documents(passages, pooling=pooling).vectors
+    cache = emb.SentenceVectorCache(store)
+    batch = encoder.section_vectors([SECTION_TEXTS[0], text], cache)
+    got = np.stack([batch.passage_vector(1, p, encoder, pooling)[0] for p in passages])
+    assert (1 - cosine(got, expected)).max() < 1e-6  # what embedding each passage on its own gives
+    strangers = sum(batch.passage_vector(1, p, encoder, pooling)[1] for p in passages)
+    assert strangers > 0  # the long sentence is cut into pieces by the passages: those pieces are encoded
+    again = emb.SentenceVectorCache(store)
+    cached = encoder.section_vectors([text], again)
+    assert again.hits == 1 and cached.n_encoded_sentences == 0  # the text's sentences come from the cache now
+    assert batch.passage_vector(0, SENTENCES[2], encoder, pooling)[1] == 0

@@ -253,16 +253,49 @@ def _mdna_embeddings(finsec: FinsecResource, model_name: str, accessions: list |
                     params)
 
 
-def _text_vectors(config: TabTextConfig, finsec: FinsecResource, firms: pd.DataFrame):
-    """(vectors or None, level, model name): passages embedded here, whole MD&As from pooled_embeddings."""
-    from ...ml.embeddings import EmbeddingModelError, embed_documents, resolve_model
+def _passage_vectors(finsec: FinsecResource, encoder, firms: pd.DataFrame, batch_size: int = 16) -> tuple[np.ndarray, dict]:
+    """Each passage firm's vector pooled from its MD&A's sentence vectors, read from the sentence-vector cache
+    pooled_embeddings and filing_summaries fill (an MD&A missing from it is encoded once and written to it), so
+    the text is not encoded again; MD&As are read from the lake a batch at a time."""
+    from ...ml.embeddings import SentenceVectorCache
+
+    cache = SentenceVectorCache(finsec.object_store())
+    out = np.full((len(firms), encoder.dim), np.nan, np.float32)
+    rows = firms.reset_index(drop=True).groupby(["accession", "item"]).indices
+    stats = {"mdnas": 0, "mdna_sentences_encoded": 0, "mdna_sentences_cached": 0, "passage_sentences_encoded": 0}
+    query = (f"select accession, item, text from filing_sections where {mdna_sql()} and accession in (select unnest(?))")
+    lake = finsec.lake()
+    for batch in lake.batches(query, [sorted({a for a, _ in rows})], batch_size=batch_size):
+        mdnas = batch.to_pandas()
+        mdnas = mdnas[[(a, i) in rows for a, i in zip(mdnas["accession"], mdnas["item"])]]
+        mdnas = mdnas.drop_duplicates(["accession", "item"]).reset_index(drop=True)
+        if mdnas.empty:
+            continue
+        vectors = encoder.section_vectors(mdnas["text"].astype(str).tolist(), cache)
+        stats["mdnas"] += len(mdnas)
+        stats["mdna_sentences_encoded"] += vectors.n_encoded_sentences
+        stats["mdna_sentences_cached"] += vectors.n_cached_sentences
+        for j, (accession, item) in enumerate(zip(mdnas["accession"], mdnas["item"])):
+            for r in rows[(accession, item)]:
+                out[r], encoded = vectors.passage_vector(j, str(firms["text"].iat[r]), encoder)
+                stats["passage_sentences_encoded"] += encoded
+    return out, stats
+
+
+def _text_vectors(config: TabTextConfig, finsec: FinsecResource, firms: pd.DataFrame, meta: dict | None = None):
+    """(vectors or None, level, model name): passages pooled here from their MD&A's cached sentence vectors,
+    whole MD&As from pooled_embeddings."""
+    from ...ml.embeddings import EmbeddingModelError, load_encoder, resolve_model
 
     if config.embedding_components <= 0:
         return None, "none", None
     try:
         model_name = resolve_model(config.embedding_model)[0]
         if (firms["passage"] >= 0).any() and config.embed_passages:
-            return embed_documents(firms["text"].tolist(), model=config.embedding_model), "passage", model_name
+            vectors, stats = _passage_vectors(finsec, load_encoder(config.embedding_model), firms)
+            if meta is not None:
+                meta.update(stats)
+            return vectors, "passage", model_name
     except EmbeddingModelError as exc:
         raise dg.Failure(f"tabtext_dataset: {exc}") from exc
     pooled = _mdna_embeddings(finsec, model_name, accessions=firms["accession"].unique().tolist())
@@ -284,11 +317,12 @@ def tabtext_dataset(context: dg.AssetExecutionContext, config: TabTextConfig, fi
         raise dg.Failure("tabtext_dataset: synthetic_altman_financials is empty")
     try:
         split = filing_split(firms, config.test_size, config.seed)
-        vectors, level, model_name = _text_vectors(config, finsec, firms)
+        encoding: dict = {}
+        vectors, level, model_name = _text_vectors(config, finsec, firms, encoding)
         df, pca = tabtext_table(firms, split, vectors, config.embedding_components, config.seed)
     except ValueError as exc:
         raise dg.Failure(f"tabtext_dataset: {exc}") from exc
-    meta: dict = {}
+    meta: dict = {f"embedding_{k}": v for k, v in encoding.items()}
     pca_uri = None
     if pca is not None:
         pca.update({"model": model_name, "level": level})
