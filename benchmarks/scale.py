@@ -436,7 +436,9 @@ def lake_stats(env: dict[str, str], ciks: list[int], partitions: list[str]) -> d
 
 
 def busiest_cik(env: dict[str, str], ciks: list[int]) -> int:
-    """The universe's company with the most section text in the lake (the causal LM fine-tunes on one company)."""
+    """The universe's company with the most section text in the lake among those the causal LM can fine-tune on:
+    MD&A to validate on and other sections to train on (clm_finetune refuses a company without either)."""
+    from finsec_assets.ml.training import MDNA_ITEMS
     from finsec_assets.settings import Settings
     from finsec_assets.storage.lake import open_lake
 
@@ -444,7 +446,10 @@ def busiest_cik(env: dict[str, str], ciks: list[int]) -> int:
     try:
         if not lake.has_table("filing_sections"):
             return int(ciks[0])
-        df = lake.sql("select cik, sum(length(text)) n from filing_sections group by 1 order by 2 desc, 1 limit 1")
+        mdna = f"item in ({', '.join(repr(i) for i in MDNA_ITEMS)})"
+        df = lake.sql(f"select cik, sum(length(text)) n from filing_sections where length(trim(text)) > 0 "
+                      f"group by 1 having count(*) filter ({mdna}) > 0 and count(*) filter (not {mdna}) > 0 "
+                      f"order by 2 desc, 1 limit 1")
         return int(df["cik"][0]) if len(df) else int(ciks[0])
     finally:
         lake.close()

@@ -101,3 +101,25 @@ def test_extrapolation_separates_fixed_cost_from_cost_per_filing():
     assert scores["seconds"] == 110 + 0.1 * 19_000  # 10 s fixed + 0.1 s per filing
     assert scores["peak_rss_mb"] == 680 + 2 * 400  # 2 MB per filing in a quarter: 100 -> 500 a quarter
     assert ex["stages"]["pretrained_checkpoint"]["seconds"] == 300 and "filing_summaries" not in ex["stages"]
+
+
+def test_finetuned_checkpoint_runs_on_a_company_it_can_fine_tune(tmp_path):
+    """The busiest company with MD&A to validate on and other sections to train on, not just the most text."""
+    import pandas as pd
+
+    from finsec_assets.settings import Settings
+    from finsec_assets.storage.lake import open_lake
+
+    scale = _scale_module()
+    env = {"FINSEC_HOME": str(tmp_path / "home")}
+    rows = [(1, "1", "x" * 900), (1, "1A", "x" * 900),  # the most text, but no MD&A to validate on
+            (2, "7", "x" * 800),  # MD&A only: nothing to train on
+            (3, "7", "x" * 100), (3, "1", "x" * 100), (3, "I-2", "   "),
+            (4, "I-2", "x" * 150), (4, "II-1A", "x" * 150)]
+    sections = pd.DataFrame([{"accession": f"a{cik}-{item}", "cik": cik, "form": "10-K", "filing_date": "2024-02-01",
+                              "item": item, "text": text} for cik, item, text in rows])
+    lake = open_lake(Settings.from_env(env))
+    lake.replace_partition("filing_sections", "2024-01-01", sections)
+    lake.close()
+    assert scale.busiest_cik(env, [1, 2, 3, 4]) == 4
+    assert scale.busiest_cik({"FINSEC_HOME": str(tmp_path / "empty")}, [7, 8]) == 7  # no sections yet: the first
