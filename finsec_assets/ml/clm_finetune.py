@@ -58,7 +58,9 @@ from .training import (
     checkpoint_summary,
     code_version,
     config_from,
+    corpus_index,
     corpus_sha256,
+    corpus_texts,
     count_parameters,
     default_checkpoint_root,
     entry_point_session,
@@ -66,16 +68,15 @@ from .training import (
     fingerprint,
     load_tokenizer,
     model_identity,
-    pack_token_blocks,
     plot_loss_curves,
     process_rank,
     quiet_libraries,
-    read_corpus,
     resolve_model_source,
     run_training_stage,
+    sampled_token_blocks,
     select_deepspeed_config,
     text_sample,
-    tokenize_documents,
+    training_blocks,
     write_json,
 )
 
@@ -121,9 +122,10 @@ class ClmFinetuneConfig:
     base: str = ""  # "" = GPT-J from config, pretrained on the other companies; or a path / file:// / s3:// model
     eval_items: list = dataclasses.field(default_factory=lambda: list(MDNA_ITEMS))
     seq_len: int = 128
-    max_train_blocks: int = 0  # 0 = all
-    max_base_blocks: int = 0  # 0 = all of the other companies' text
-    max_eval_blocks: int = 64
+    # 0 = as many as the training steps consume (steps x batch x accumulation x processes), whatever the corpus's size
+    max_train_blocks: int = 0
+    max_base_blocks: int = 0  # of the other companies' text; 0 = as many as base_training's steps consume
+    max_eval_blocks: int = 64  # 0 = all of the company's MD&A
     eval_batch_size: int = 8
     scratch: ScratchCausalLM = dataclasses.field(default_factory=ScratchCausalLM)
     base_training: Hyperparameters = dataclasses.field(
@@ -236,8 +238,8 @@ def pretrain_scratch_base(cfg: ClmFinetuneConfig, others, checkpoints: Checkpoin
         if logger is not None:
             logger.info(f"base: reusing the pretrained base {key} ({stage.global_step} steps)")
         return run.final_dir, stage, key
-    texts = list(others["text"])
     positions = max(cfg.scratch.n_positions, cfg.seq_len, cfg.generation.max_length)
+    texts = (text for _, text in corpus_texts(cfg.corpus_uri, others["row"]))  # streamed up to the character cap
     tokenizer = train_bpe_tokenizer(texts, cfg.scratch.vocab_size, cfg.scratch.tokenizer_training_chars, positions)
     eos = tokenizer.eos_token_id
     config = GPTJConfig(
@@ -250,8 +252,8 @@ def pretrain_scratch_base(cfg: ClmFinetuneConfig, others, checkpoints: Checkpoin
     torch.manual_seed(cfg.base_training.seed)
     model = GPTJForCausalLM(config)
     _causal_loss(model)
-    blocks = pack_token_blocks(tokenize_documents(tokenizer, texts), cfg.seq_len,
-                               max_blocks=cfg.max_base_blocks or None, **_eos_packing(tokenizer))
+    blocks, _ = sampled_token_blocks(cfg.corpus_uri, others, tokenizer, cfg.seq_len,
+                                     cfg.max_base_blocks or training_blocks(cfg.base_training), **_eos_packing(tokenizer))
     if logger is not None:
         logger.info(f"base: GPT-J {count_parameters(model):,} parameters, BPE vocabulary {len(tokenizer)}, "
                     f"{len(blocks)} blocks from {others['cik'].nunique()} other companies")
@@ -301,7 +303,7 @@ def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (
     info = logger.info if logger is not None else (lambda *_: None)
     checkpoints = CheckpointStore(cfg.checkpoint_root or default_checkpoint_root(ASSET_NAME))
     ticket = checkpoints.reserve_ticket() if process_rank() == 0 else None  # this run's place in LATEST's order
-    corpus = read_corpus(cfg.corpus_uri)
+    corpus = corpus_index(cfg.corpus_uri)  # one small row per section; the text stays in the file
     company = corpus[corpus["cik"].astype(int) == int(cfg.cik)]
     if company.empty:
         present = sorted(int(c) for c in corpus["cik"].unique())
@@ -341,13 +343,13 @@ def finetune_clm(cfg: ClmFinetuneConfig, *, logger=None, callbacks: Sequence = (
     model = load_causal_lm(base_dir, _torch_dtype(cfg.load_dtype, deepspeed_possible), cfg.attn_implementation)
     check_tokenizer_matches_model(tokenizer, model.config, str(base_dir), cfg.seq_len)
     packing = _eos_packing(tokenizer)
-    train_blocks = pack_token_blocks(tokenize_documents(tokenizer, list(train["text"])), cfg.seq_len,
-                                     max_blocks=cfg.max_train_blocks or None, **packing)
-    eval_docs = tokenize_documents(tokenizer, list(held["text"]))
-    eval_blocks = pack_token_blocks(eval_docs, cfg.seq_len, max_blocks=cfg.max_eval_blocks or None, **packing)
+    train_blocks, _ = sampled_token_blocks(cfg.corpus_uri, train, tokenizer, cfg.seq_len,
+                                           cfg.max_train_blocks or training_blocks(cfg.training), **packing)
+    eval_blocks, _ = sampled_token_blocks(cfg.corpus_uri, held, tokenizer, cfg.seq_len, cfg.max_eval_blocks or None,
+                                          **packing)
     if len(eval_blocks) == 0:
-        raise TrainingInputError(f"too little held-out MD&A for {label}: {sum(map(len, eval_docs))} tokens, "
-                                 f"less than one block of {cfg.seq_len}")
+        raise TrainingInputError(f"too little held-out MD&A for {label}: {int(held['chars'].sum())} characters give "
+                                 f"less than one block of {cfg.seq_len} tokens")
     info(f"packed {len(train_blocks)} training and {len(eval_blocks)} held-out MD&A blocks of {cfg.seq_len} tokens")
 
     ppl_before = causal_lm_perplexity(model, eval_blocks, batch_size=cfg.eval_batch_size) if process_rank() == 0 else float("nan")

@@ -47,7 +47,9 @@ from .training import (
     checkpoint_summary,
     code_version,
     config_from,
+    corpus_index,
     corpus_sha256,
+    corpus_texts,
     count_parameters,
     default_checkpoint_root,
     entry_point_session,
@@ -58,17 +60,16 @@ from .training import (
     load_tokenizer,
     minilm_path,
     model_identity,
-    pack_token_blocks,
     plot_loss_curves,
     process_rank,
     quiet_libraries,
-    read_corpus,
     resolve_model_source,
     run_training_stage,
+    sampled_token_blocks,
     select_deepspeed_config,
     split_by_filing,
     text_sample,
-    tokenize_documents,
+    training_blocks,
     write_json,
 )
 
@@ -102,8 +103,9 @@ class MlmPretrainConfig:
     mlm_probability: float = 0.15
     eval_fraction: float = 0.1
     split_seed: int = 0
-    max_train_blocks: int = 0  # 0 = all
-    max_eval_blocks: int = 64
+    # 0 = as many as the training steps (steps x batch x accumulation x processes) and the head warm-up consume
+    max_train_blocks: int = 0
+    max_eval_blocks: int = 64  # 0 = every held-out section (memory then grows with the corpus)
     eval_batch_size: int = 16
     # the baseline: a fresh MLM head is first trained alone (encoder frozen) on the training split, so
     # "before" measures the base encoder, not a random head; 0 = no warm-up (before = the random head)
@@ -369,7 +371,7 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
     info = logger.info if logger is not None else (lambda *_: None)
     checkpoints = CheckpointStore(cfg.checkpoint_root or default_checkpoint_root(ASSET_NAME))
     ticket = checkpoints.reserve_ticket() if process_rank() == 0 else None  # this run's place in LATEST's order
-    corpus = read_corpus(cfg.corpus_uri)
+    corpus = corpus_index(cfg.corpus_uri)  # one small row per section; the text stays in the file
     if cfg.items:
         corpus = corpus[corpus["item"].isin([str(i) for i in cfg.items])]
     if corpus.empty:
@@ -396,11 +398,12 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
     eval_rows = corpus[corpus["accession"].isin(eval_acc)]
     info(f"corpus: {len(corpus)} sections of {corpus['accession'].nunique()} filings; "
          f"{len(train_acc)} train / {len(eval_acc)} held-out filings")
+    del corpus
 
     set_seed(cfg.training.seed)  # the fresh head's (or scratch model's) initial weights
     if scratch:
         tokenizer = train_wordpiece_tokenizer(
-            list(train_rows["text"]), cfg.scratch.vocab_size, cfg.scratch.tokenizer_training_chars, cfg.seq_len
+            (text for _, text in corpus_texts(cfg.corpus_uri, train_rows["row"])), cfg.scratch.vocab_size, cfg.scratch.tokenizer_training_chars, cfg.seq_len
         )
         model_config = BertConfig(
             vocab_size=len(tokenizer), hidden_size=cfg.scratch.hidden_size, num_hidden_layers=cfg.scratch.num_hidden_layers,
@@ -430,16 +433,20 @@ def pretrain_mlm(cfg: MlmPretrainConfig, *, logger=None, callbacks: Sequence = (
     check_tokenizer_matches_model(tokenizer, model.config, where, cfg.seq_len)
 
     cls_sep = dict(prefix=[tokenizer.cls_token_id], suffix=[tokenizer.sep_token_id], separator=[tokenizer.sep_token_id])
-    train_docs = tokenize_documents(tokenizer, list(train_rows["text"]))
-    eval_docs = tokenize_documents(tokenizer, list(eval_rows["text"]))
-    train_blocks = pack_token_blocks(train_docs, cfg.seq_len, max_blocks=cfg.max_train_blocks or None, **cls_sep)
-    eval_blocks = pack_token_blocks(eval_docs, cfg.seq_len, max_blocks=cfg.max_eval_blocks or None, **cls_sep)
+    # by default as many blocks as the steps consume, the head warm-up's included: bounded, whatever the corpus's size
+    wanted = cfg.max_train_blocks or max(training_blocks(cfg.training),
+                                         cfg.head_warmup_steps * cfg.training.per_device_batch_size)
+    train_blocks, train_used = sampled_token_blocks(cfg.corpus_uri, train_rows, tokenizer, cfg.seq_len, wanted,
+                                                    seed=cfg.split_seed, **cls_sep)
+    eval_blocks, eval_used = sampled_token_blocks(cfg.corpus_uri, eval_rows, tokenizer, cfg.seq_len,
+                                                  cfg.max_eval_blocks or None, seed=cfg.split_seed, **cls_sep)
     if len(eval_blocks) == 0:
         raise TrainingInputError(
-            f"too little held-out text: filings {sorted(eval_acc)} give {sum(map(len, eval_docs))} tokens, "
-            f"less than one block of {cfg.seq_len}"
+            f"too little held-out text: filings {sorted(eval_acc)} ({int(eval_rows['chars'].sum())} characters) "
+            f"give less than one block of {cfg.seq_len} tokens"
         )
-    info(f"packed {len(train_blocks)} training and {len(eval_blocks)} held-out blocks of {cfg.seq_len} tokens")
+    info(f"packed {len(train_blocks)} training blocks from {len(train_used)} of {len(train_rows)} sections and "
+         f"{len(eval_blocks)} held-out blocks from {len(eval_used)} of {len(eval_rows)} sections, {cfg.seq_len} tokens each")
 
     score = dict(mlm_probability=cfg.mlm_probability, batch_size=cfg.eval_batch_size)
     nan = {"perplexity": float("nan"), "accuracy": float("nan")}

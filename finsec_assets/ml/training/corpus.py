@@ -192,12 +192,14 @@ def read_corpus(uri: str | os.PathLike):
 
 
 def corpus_sha256(df) -> str:
-    """Content hash of the rows that train: accession, item and text."""
+    """Content hash of the rows that train: accession, item and the SHA-256 of the text. A
+    :func:`~.selection.corpus_index` carries ``text_sha256``, so it is hashed without any text in memory;
+    a DataFrame with ``text`` gives the same hash."""
+    digests = (df["text_sha256"] if "text_sha256" in df.columns
+               else [hashlib.sha256(str(t).encode()).hexdigest() for t in df["text"]])
     h = hashlib.sha256()
-    for acc, item, text in sorted(zip(df["accession"], df["item"], df["text"])):
-        h.update(f"{acc}\x1f{item}\x1f".encode())
-        h.update(text.encode())
-        h.update(b"\x1e")
+    for acc, item, digest in sorted(zip(df["accession"], df["item"], digests)):
+        h.update(f"{acc}\x1f{item}\x1f{digest}\x1e".encode())
     return h.hexdigest()
 
 

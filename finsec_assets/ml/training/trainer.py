@@ -84,6 +84,12 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def training_blocks(hp: Hyperparameters) -> int:
+    """The blocks ``hp.max_steps`` optimizer steps consume once each (batch x accumulation x processes a
+    step): the training set a run needs, whatever the corpus's size."""
+    return hp.max_steps * hp.per_device_batch_size * hp.gradient_accumulation_steps * world_size()
+
+
 def process_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
