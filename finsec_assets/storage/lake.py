@@ -47,6 +47,11 @@ RETRYABLE = ("conflict", "locked", "busy", "already exists", "primary key", "uni
              "could not serialize", "deadlock", "has been altered", "retry", "concurrent")
 
 
+# A streamed write is spooled to Parquet files of about this many rows and inserted one file per statement: DuckDB
+# holds about one statement's rows (2-3 kB a row of xbrl_facts) until it writes them out.
+SPOOL_FILE_ROWS = 20_000
+
+
 class LakeError(RuntimeError):
     """A lake operation failed; the message names the table and what went wrong."""
 
@@ -215,6 +220,7 @@ class Lake:
         self.location = location
         self.max_attempts = max_attempts
         self.max_backoff_s = max_backoff_s
+        self.spool_file_rows = SPOOL_FILE_ROWS
         self._lock = threading.RLock()
         self._db: duckdb.DuckDBPyConnection | None = None
         self._pid: int | None = None
@@ -408,8 +414,8 @@ class Lake:
         """Replace a partition (or the whole table when ``partition_key`` is None) with a stream of batches
         (pyarrow RecordBatch/Table or pandas DataFrame), in one transaction, with memory of about one batch.
 
-        The batches are first spooled to a local temporary Parquet file (zstd; TMPDIR), then inserted from it in one
-        transaction, exactly as ``replace_partition``/``replace_table`` do with a frame: the table is created or
+        The batches are first spooled to local temporary Parquet files (zstd; TMPDIR), then inserted from them in one
+        transaction (one INSERT per file of ``SPOOL_FILE_ROWS``), exactly as ``replace_partition``/``replace_table`` do with a frame: the table is created or
         evolved from the stream's schema (the first batch's, or ``schema``), the old rows go only at COMMIT. A stream
         cannot be replayed, so the spool is what a retry after a conflict reads; an exception raised by the
         iterator (or a batch whose columns do not fit the first one's) happens before the transaction starts, so
@@ -426,22 +432,29 @@ class Lake:
         if partition_key is not None and not partition:
             raise LakeError(f"table {table!r}: replace_table_batches needs a non-empty partition key (or None)")
         with tempfile.TemporaryDirectory(prefix="finsec-spool-") as folder:
-            path = os.path.join(folder, f"{table}.parquet")
-            writer, target, dims, rows, nulls = None, None, {}, 0, {}
+            paths: list[str] = []
+            writer, target, dims, rows, nulls, in_file = None, None, {}, 0, {}, 0
             try:
                 for n, batch in enumerate(batches):
                     data = self._batch_table(table, batch, partition)
                     if target is None:
                         target = self._stream_schema(table, schema, data, partition)
                         dims = {f.name: f.type.list_size for f in target if pa.types.is_fixed_size_list(f.type)}
-                        writer = pq.ParquetWriter(path, _as_lists(target.empty_table()).schema, compression="zstd")
                         nulls = dict.fromkeys(target.names, 0)
                     data = self._conform(table, data, target, n)
                     for name in target.names:
                         nulls[name] += data.column(name).null_count
                     rows += data.num_rows
-                    if data.num_rows:
-                        writer.write_table(_as_lists(data))
+                    if not data.num_rows:
+                        continue
+                    if writer is None or in_file >= self.spool_file_rows:
+                        if writer is not None:
+                            writer.close()
+                        paths.append(os.path.join(folder, f"{table}-{len(paths):06d}.parquet"))
+                        writer, in_file = pq.ParquetWriter(paths[-1], _as_lists(target.empty_table()).schema,
+                                                           compression="zstd"), 0
+                    writer.write_table(_as_lists(data))
+                    in_file += data.num_rows
                 if target is None and schema is not None:
                     target = self._stream_schema(table, schema, None, partition)
                     dims = {f.name: f.type.list_size for f in target if pa.types.is_fixed_size_list(f.type)}
@@ -455,8 +468,9 @@ class Lake:
                                     "nothing to create the table from")
                 target = pa.schema([])  # keep the stored columns; only the partition's rows (or all rows) go
             all_null = {name for name, count in nulls.items() if count == rows}
-            snapshot = self._write(table, None, partition, source=(f"read_parquet({sql_literal(path)})", _as_lists(
-                target.empty_table()).schema, all_null, rows, dims))
+            relations = [f"read_parquet({sql_literal(path)})" for path in paths]
+            snapshot = self._write(table, None, partition, source=(relations, _as_lists(target.empty_table()).schema,
+                                                                   all_null, rows, dims))
         return StreamedWrite(snapshot, rows)
 
     def _batch_table(self, table: str, batch, partition: str | None) -> pa.Table:
@@ -507,10 +521,10 @@ class Lake:
         if source is None:
             dims = _vector_dims(incoming)
             stored = _as_lists(incoming)
-            relation, schema, rows = "_incoming", stored.schema, stored.num_rows
+            relations, schema, rows = ["_incoming"], stored.schema, stored.num_rows
             all_null = {f.name for f, c in zip(stored.schema, stored.columns) if c.null_count == stored.num_rows}
         else:
-            relation, schema, all_null, rows, dims = source
+            relations, schema, all_null, rows, dims = source
             stored = None
         what = f"partition {partition_key}" if partition_key else "table"
         last: Exception | None = None
@@ -523,7 +537,7 @@ class Lake:
                 cur.execute("BEGIN TRANSACTION")
                 cur.execute(f"CALL {ALIAS}.set_commit_message('finsec', ?, extra_info => ?)",
                             [f"replace {table} {what}", tag])
-                self._write_in_transaction(cur, table, schema, all_null, rows, relation, dims, partition_key)
+                self._write_in_transaction(cur, table, schema, all_null, rows, relations, dims, partition_key)
                 cur.execute("COMMIT")
                 return self._snapshot_of(cur, tag)
             except (duckdb.Error, LakeError) as exc:
@@ -540,7 +554,7 @@ class Lake:
                 cur.close()
         raise LakeError(f"writing {what} of table {table!r}: still conflicting after {self.max_attempts} attempts: {last}")
 
-    def _write_in_transaction(self, cur, table: str, schema: pa.Schema, all_null: set[str], rows: int, relation: str,
+    def _write_in_transaction(self, cur, table: str, schema: pa.Schema, all_null: set[str], rows: int, relations: list[str],
                               dims: dict[str, int], partition_key) -> None:
         name = f"{ALIAS}.main.{quote_ident(table)}"
         exists = cur.execute("select count(*) from duckdb_tables() where database_name = ? and schema_name = 'main' "
@@ -572,7 +586,8 @@ class Lake:
             select = ", ".join(
                 f"CAST({quote_ident(f.name)} AS {existing[f.name]}) AS {quote_ident(f.name)}" if f.name in existing
                 else quote_ident(f.name) for f in schema)
-            cur.execute(f"INSERT INTO {name} BY NAME SELECT {select} FROM {relation}")
+            for relation in relations:  # one INSERT per spool file: DuckDB holds what one statement inserts
+                cur.execute(f"INSERT INTO {name} BY NAME SELECT {select} FROM {relation}")
 
     def _evolve(self, cur, table: str, name: str, schema: pa.Schema, all_null: set[str], existing: dict[str, str],
                 partition_key) -> None:
