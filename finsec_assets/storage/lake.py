@@ -419,7 +419,7 @@ class Lake:
         evolved from the stream's schema (the first batch's, or ``schema``), the old rows go only at COMMIT. A stream
         cannot be replayed, so the spool is what a retry after a conflict reads; an exception raised by the
         iterator (or a batch whose columns do not fit the first one's) happens before the transaction starts, so
-        the previous version stays as it was. Every batch is cast to the first batch's schema (an all-null column
+        the previous version stays as it was. Every batch is cast to the first non-empty batch's schema (an all-null column
         takes the first batch's type, so pass ``schema`` when a first batch may hold a column of nulls only). No
         batches and no ``schema``: the partition is emptied (the table keeps its
         columns); for a table that does not exist yet that is an error, since there is no schema to create it with.
@@ -433,10 +433,13 @@ class Lake:
             raise LakeError(f"table {table!r}: replace_table_batches needs a non-empty partition key (or None)")
         with tempfile.TemporaryDirectory(prefix="finsec-spool-") as folder:
             paths: list[str] = []
-            writer, target, dims, rows, nulls, in_file = None, None, {}, 0, {}, 0
+            writer, target, dims, rows, nulls, in_file, first_empty = None, None, {}, 0, {}, 0, None
             try:
                 for n, batch in enumerate(batches):
                     data = self._batch_table(table, batch, partition)
+                    if target is None and schema is None and not data.num_rows:
+                        first_empty = data if first_empty is None else first_empty  # its types may be guesses
+                        continue
                     if target is None:
                         target = self._stream_schema(table, schema, data, partition)
                         dims = {f.name: f.type.list_size for f in target if pa.types.is_fixed_size_list(f.type)}
@@ -455,8 +458,8 @@ class Lake:
                                                            compression="zstd"), 0
                     writer.write_table(_as_lists(data))
                     in_file += data.num_rows
-                if target is None and schema is not None:
-                    target = self._stream_schema(table, schema, None, partition)
+                if target is None and (schema is not None or first_empty is not None):
+                    target = self._stream_schema(table, schema, first_empty, partition)
                     dims = {f.name: f.type.list_size for f in target if pa.types.is_fixed_size_list(f.type)}
                     nulls = dict.fromkeys(target.names, 0)
             finally:

@@ -249,5 +249,10 @@ def test_an_empty_stream_gives_a_typed_empty_table(lake):
     lake.replace_table_batches("corpus", iter([pd.DataFrame({"a": [None, None]}), pd.DataFrame({"a": [3]})]),
                                schema=pa.schema([("a", pa.int64())]))  # all-null first batch: the schema's type
     assert lake.sql("select a from corpus order by a")["a"].tolist()[:1] == [3] and lake.columns("corpus") == [("a", "BIGINT")]
+    empty_first = pd.DataFrame({"tokens": pd.Series([], dtype=object)})  # an empty chunk: its column type is a guess
+    lake.replace_table_batches("lists", iter([empty_first, pd.DataFrame({"tokens": [["a", "b"]]})]))
+    assert lake.columns("lists") == [("tokens", "VARCHAR[]")]
+    lake.replace_table_batches("lists", iter([empty_first]))
+    assert lake.columns("lists") == [("tokens", "VARCHAR")] and lake.sql("select count(*) n from lists")["n"][0] == 0
     with pytest.raises(LakeError, match="no batches and no schema"):
         lake.replace_table_batches("never_made", iter([]))
