@@ -47,9 +47,9 @@ RETRYABLE = ("conflict", "locked", "busy", "already exists", "primary key", "uni
              "could not serialize", "deadlock", "has been altered", "retry", "concurrent")
 
 
-# A streamed write is spooled to Parquet files of about this many rows and inserted one file per statement: DuckDB
-# holds about one statement's rows (2-3 kB a row of xbrl_facts) until it writes them out.
-SPOOL_FILE_ROWS = 20_000
+# A streamed write is spooled to Parquet files of about this many bytes (Arrow, in memory) and inserted one file per
+# statement: DuckDB holds about one statement's rows until it writes them out (measured: 2-3 kB a row of xbrl_facts).
+SPOOL_FILE_BYTES = 16 * 2**20
 
 
 class LakeError(RuntimeError):
@@ -220,7 +220,7 @@ class Lake:
         self.location = location
         self.max_attempts = max_attempts
         self.max_backoff_s = max_backoff_s
-        self.spool_file_rows = SPOOL_FILE_ROWS
+        self.spool_file_bytes = SPOOL_FILE_BYTES
         self._lock = threading.RLock()
         self._db: duckdb.DuckDBPyConnection | None = None
         self._pid: int | None = None
@@ -415,7 +415,7 @@ class Lake:
         (pyarrow RecordBatch/Table or pandas DataFrame), in one transaction, with memory of about one batch.
 
         The batches are first spooled to local temporary Parquet files (zstd; TMPDIR), then inserted from them in one
-        transaction (one INSERT per file of ``SPOOL_FILE_ROWS``), exactly as ``replace_partition``/``replace_table`` do with a frame: the table is created or
+        transaction (one INSERT per file of about ``SPOOL_FILE_BYTES``), exactly as ``replace_partition``/``replace_table`` do with a frame: the table is created or
         evolved from the stream's schema (the first batch's, or ``schema``), the old rows go only at COMMIT. A stream
         cannot be replayed, so the spool is what a retry after a conflict reads; an exception raised by the
         iterator (or a batch whose columns do not fit the first one's) happens before the transaction starts, so
@@ -450,14 +450,14 @@ class Lake:
                     rows += data.num_rows
                     if not data.num_rows:
                         continue
-                    if writer is None or in_file >= self.spool_file_rows:
+                    if writer is None or in_file >= self.spool_file_bytes:
                         if writer is not None:
                             writer.close()
                         paths.append(os.path.join(folder, f"{table}-{len(paths):06d}.parquet"))
                         writer, in_file = pq.ParquetWriter(paths[-1], _as_lists(target.empty_table()).schema,
                                                            compression="zstd"), 0
                     writer.write_table(_as_lists(data))
-                    in_file += data.num_rows
+                    in_file += data.nbytes
                 if target is None and (schema is not None or first_empty is not None):
                     target = self._stream_schema(table, schema, first_empty, partition)
                     dims = {f.name: f.type.list_size for f in target if pa.types.is_fixed_size_list(f.type)}

@@ -207,7 +207,7 @@ def test_streamed_write_equals_one_frame_and_replaces_only_its_partition(lake):
     lake.replace_partition("many", "2024-01-01", frame(["old"], vec=[np.zeros(3, np.float32)]))
     parts = [whole.iloc[:3], pa.Table.from_pandas(whole.iloc[3:3]), whole.iloc[3:7],
              pa.RecordBatch.from_pandas(whole.iloc[7:].reset_index(drop=True), preserve_index=False)]
-    lake.spool_file_rows = 4  # several spool files, one INSERT each, still one commit
+    lake.spool_file_bytes = 1  # a spool file a batch, one INSERT each, still one commit
     written = lake.replace_table_batches("many", iter(parts), "2024-01-01")
     assert lake.snapshots()["commit_message"].tolist().count("replace many partition 2024-01-01") == 2
     assert written.rows == 10 and written.snapshot_id == lake.current_snapshot()
