@@ -43,7 +43,9 @@ result = dg.materialize(assets, selection=chosen, partition_key=sys.argv[2] or N
                         resources={"finsec": finsec, "io_manager": LakeIOManager(finsec=finsec)})
 assert result.success
 hwm = next(l for l in pathlib.Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
-print("PEAK_KB", int(hwm.split()[1]))
+rows = [e.materialization.metadata["dagster/row_count"].value for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path[-1] == sys.argv[1]]
+print("ROWS", rows[0], "PEAK_KB", int(hwm.split()[1]))
 """
 
 
@@ -60,7 +62,8 @@ def _peak_mb(asset: str, partition: str, env: dict) -> float:
     out = subprocess.run([sys.executable, "-c", STEP, asset, partition], env=env, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"{asset} {partition}: {out.stderr[-3000:]}")
-    return round(int(out.stdout.split("PEAK_KB")[-1]) / 1024, 1)
+    words = out.stdout.split()
+    return {"rows": int(words[words.index("ROWS") + 1]), "peak_mb": round(int(words[words.index("PEAK_KB") + 1]) / 1024, 1)}
 
 
 def _lake(home: Path):

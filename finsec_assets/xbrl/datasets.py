@@ -648,7 +648,9 @@ def data_card(df: pd.DataFrame, name: str, labels: dict, split_method: str, deri
 # accession order both times: the first pass finds what needs every filing (the companies that get rows, so the
 # splits; the top-K concepts; the draw of unanswerable questions, from counts only), the second builds the rows. The
 # rows, their order, ids and splits are those the whole-frame functions above give for the chunks concatenated.
-# The data card goes into ``card`` once the batches are used up.
+# The data card goes into ``card`` once the batches are used up. A dataset without rows still gives one empty frame
+# (its columns). Kept for every filing: keys and counts only (the CIKs, concept counts, and for QA two integers per
+# answerable question).
 
 Chunks = "Callable[[], Iterable[tuple[pd.DataFrame, pd.DataFrame]]]"
 
@@ -675,6 +677,8 @@ def ner_dataset_batches(chunks: Chunks, card: dict, top_k: int = 40, items=NUMER
         entities.update(t[2:] for tags in df["tags"] for t in tags if t.startswith("B-"))
         tally.add(df)
         yield df
+    if not tally.rows:
+        yield _with_splits(pd.DataFrame(columns=NER_COLUMNS), splits, "ner")  # no rows: still the columns
     card.update(_ner_card(tally, entities, method, items, top, top_k, overlaps))
 
 
@@ -690,26 +694,36 @@ def qa_dataset_batches(chunks: Chunks, card: dict, items=NUMERIC_TEXT_ITEMS, imp
     choices = np.concatenate(choices) if choices else np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     n_impossible = int(round(len(choices) * impossible_share / (1 - impossible_share)))
-    drawn: dict[int, int] = {}  # answerable question -> which candidate paragraph, in the order drawn
+    # Which answerable questions get an unanswerable twin, and which candidate paragraph, in the order drawn.
+    drawn_question, drawn_paragraph, n_drawn = np.zeros(n_impossible, np.int64), np.zeros(n_impossible, np.int64), 0
     for i in (rng.permutation(len(choices)) if len(choices) else []):
-        if len(drawn) >= n_impossible:
+        if n_drawn >= n_impossible:
             break
         if choices[i]:
-            drawn[int(i)] = int(rng.integers(int(choices[i])))
+            drawn_question[n_drawn], drawn_paragraph[n_drawn] = i, rng.integers(int(choices[i]))
+            n_drawn += 1
+    drawn_question, drawn_paragraph = drawn_question[:n_drawn], drawn_paragraph[:n_drawn]
+    by_question = np.argsort(drawn_question, kind="stable")  # draws ordered by question, to find a chunk's by bisection
+    sorted_questions = drawn_question[by_question]
+    del choices
     splits, method = _splits_of(ciks, salt)
-    tally, first, n_answerable, n_drawn = SplitTally(), 0, 0, 0
+    tally, first, n_answerable, seen = SplitTally(), 0, 0, 0
     for facts, sections in chunks():
         answerable, pools = _qa_answerable(_aligned_numeric(facts, items), _section_texts(sections))
+        lo, hi = np.searchsorted(sorted_questions, [first, first + len(answerable)])
         impossible = []
-        for i, j in drawn.items():
-            if first <= i < first + len(answerable):
-                a = answerable[i - first]
-                impossible.append(_qa_impossible(a, pools[a["accession"]], _qa_candidates(a, pools[a["accession"]])[j]))
+        for d in np.sort(by_question[lo:hi]):  # this chunk's draws, in the order drawn
+            a = answerable[int(drawn_question[d]) - first]
+            pool = pools[a["accession"]]
+            impossible.append(_qa_impossible(a, pool, _qa_candidates(a, pool)[int(drawn_paragraph[d])]))
         first += len(answerable)
-        n_answerable, n_drawn = n_answerable + len(answerable), n_drawn + len(impossible)
+        n_answerable += len(answerable)
         df = _with_splits(_qa_frame(answerable + impossible), splits, "qa", tally.rows)
         tally.add(df)
+        seen += 1
         yield df
+    if not seen:
+        yield _with_splits(_qa_frame([]), splits, "qa")
     card.update(_qa_card(tally, n_answerable, n_drawn, method, items))
 
 
@@ -728,6 +742,8 @@ def relation_dataset_batches(chunks: Chunks, card: dict, items=NUMERIC_TEXT_ITEM
         labels.update(zip(df["tail_type"], df["label"]))
         tally.add(df)
         yield df
+    if not tally.rows:
+        yield _with_splits(pd.DataFrame(columns=RELATION_COLUMNS), splits, "rel")  # no rows: still the columns
     card.update(_relation_card(tally, {f"{t}/{lab}": int(n) for (t, lab), n in sorted(labels.items())}, method))
 
 
@@ -747,6 +763,8 @@ def summarization_dataset_batches(chunks: "Callable[[], Iterable[pd.DataFrame]]"
         summary_words += df["summary"].str.split().map(len).tolist()
         tally.add(df)
         yield df
+    if not tally.rows:
+        yield _with_splits(pd.DataFrame(columns=SUMMARIZATION_COLUMNS), splits, "sum")  # no rows: still the columns
     lengths = {"median_document_words": int(pd.Series(document_words).median()) if document_words else 0,
                "median_summary_words": int(pd.Series(summary_words).median()) if summary_words else 0}
     card.update(_summarization_card(tally, lengths, method, items))

@@ -183,3 +183,12 @@ def test_streamed_datasets_equal_the_whole_frame_ones(corpus, built, per_chunk):
         assert len(df) > 20, name
         pd.testing.assert_frame_equal(df, whole, check_dtype=False, obj=name)
         assert card == whole_card, name
+
+
+def test_streamed_datasets_without_filings_give_their_columns(built):
+    for name, batches in {"ner": ds.ner_dataset_batches, "qa": ds.qa_dataset_batches,
+                          "relation": ds.relation_dataset_batches, "summarization": ds.summarization_dataset_batches}.items():
+        card = {}
+        frames = list(batches(lambda: iter([]), card))
+        assert len(frames) == 1 and frames[0].empty and list(frames[0].columns) == list(built[name][0].columns), name
+        assert card["rows"] == 0 and card["sizes"] == {"train": 0, "validation": 0, "test": 0}, name
