@@ -667,6 +667,7 @@ def ner_dataset_batches(chunks: Chunks, card: dict, top_k: int = 40, items=NUMER
         counts.update(numeric["concept"] if len(numeric) else [])
         rows, _ = _ner_rows(numeric, _section_texts(sections), set())  # which sentences, not their tags
         ciks.update(r["cik"] for r in rows)
+    facts = sections = numeric = rows = None  # the last chunk of the first pass is not kept through the second
     top = _top_concepts(counts, top_k)
     splits, method = _splits_of(ciks, salt)
     tally, entities, overlaps = SplitTally(), Counter(), 0
@@ -691,6 +692,7 @@ def qa_dataset_batches(chunks: Chunks, card: dict, items=NUMERIC_TEXT_ITEMS, imp
         answerable, pools = _qa_answerable(_aligned_numeric(facts, items), _section_texts(sections))
         choices.append(np.array([len(_qa_candidates(a, pools[a["accession"]])) for a in answerable], dtype=np.int64))
         ciks.update(a["cik"] for a in answerable)
+    facts = sections = answerable = pools = None  # the last chunk of the first pass is not kept through the second
     choices = np.concatenate(choices) if choices else np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     n_impossible = int(round(len(choices) * impossible_share / (1 - impossible_share)))
@@ -734,6 +736,7 @@ def relation_dataset_batches(chunks: Chunks, card: dict, items=NUMERIC_TEXT_ITEM
     for facts, sections in chunks():
         rows = _relation_rows(facts, _aligned_numeric(facts, items), _section_texts(sections), max_pairs_per_sentence)
         ciks.update(r["cik"] for r in rows)
+    facts = sections = rows = None  # the last chunk of the first pass is not kept through the second
     splits, method = _splits_of(ciks, salt)
     tally, labels = SplitTally(), Counter()
     for facts, sections in chunks():
@@ -754,6 +757,7 @@ def summarization_dataset_batches(chunks: "Callable[[], Iterable[pd.DataFrame]]"
     ciks = set()
     for sections in chunks():
         ciks.update(r["cik"] for r in _summarization_rows(sections, items))
+    sections = None  # the last chunk of the first pass is not kept through the second
     splits, method = _splits_of(ciks, salt)
     tally, document_words, summary_words = SplitTally(), [], []
     for sections in chunks():
