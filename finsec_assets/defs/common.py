@@ -108,6 +108,20 @@ def column_schema(columns: list[tuple[str, str]]) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
 
 
+def lake_table_metadata(lake: Lake, asset: str, partition: str | None, snapshot: int, rows: int) -> dict:
+    """What a table asset's materialization says about its lake table (the IO manager's, and a streamed asset's)."""
+    where = f" where {PARTITION_COLUMN} = '{partition}'" if partition else ""
+    return {
+        "dagster/row_count": rows,
+        "dagster/column_schema": column_schema(lake.columns(asset)),
+        "dagster/table_name": f"lake.{asset}",
+        "lake/snapshot_id": snapshot,
+        "lake/query": dg.MetadataValue.md(
+            f"`make sql`, then `select * from {asset}{where} limit 10`; this version: "
+            f"`select * from lake.{asset} AT (VERSION => {snapshot}){where}`"),
+    }
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Every table asset is a lake table named after it; a quarter's rows are replaced in one transaction.
 
@@ -136,16 +150,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             snapshot = lake.replace_partition(asset, partition, obj) if partition else lake.replace_table(asset, obj)
         except LakeError as exc:
             raise dg.Failure(f"asset {asset!r}: {exc}") from exc
-        where = f" where {PARTITION_COLUMN} = '{partition}'" if partition else ""
-        context.add_output_metadata({
-            "dagster/row_count": len(obj),
-            "dagster/column_schema": column_schema(lake.columns(asset)),
-            "dagster/table_name": f"lake.{asset}",
-            "lake/snapshot_id": snapshot,
-            "lake/query": dg.MetadataValue.md(
-                f"`make sql`, then `select * from {asset}{where} limit 10`; this version: "
-                f"`select * from lake.{asset} AT (VERSION => {snapshot}){where}`"),
-        })
+        context.add_output_metadata(lake_table_metadata(lake, asset, partition, snapshot, len(obj)))
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         asset = context.asset_key.path[-1]

@@ -22,11 +22,13 @@ import importlib
 import os
 import random
 import re
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -45,8 +47,20 @@ RETRYABLE = ("conflict", "locked", "busy", "already exists", "primary key", "uni
              "could not serialize", "deadlock", "has been altered", "retry", "concurrent")
 
 
+# A streamed write is spooled to Parquet files of about this many bytes (Arrow, in memory) and inserted one file per
+# statement: DuckDB holds about one statement's rows until it writes them out (measured: 2-3 kB a row of xbrl_facts).
+SPOOL_FILE_BYTES = 16 * 2**20
+
+
 class LakeError(RuntimeError):
     """A lake operation failed; the message names the table and what went wrong."""
+
+
+class StreamedWrite(NamedTuple):
+    """What ``Lake.replace_table_batches`` committed: the snapshot id and how many rows the table/partition holds now."""
+
+    snapshot_id: int
+    rows: int
 
 
 def quote_ident(name: str) -> str:
@@ -206,6 +220,7 @@ class Lake:
         self.location = location
         self.max_attempts = max_attempts
         self.max_backoff_s = max_backoff_s
+        self.spool_file_bytes = SPOOL_FILE_BYTES
         self._lock = threading.RLock()
         self._db: duckdb.DuckDBPyConnection | None = None
         self._pid: int | None = None
@@ -394,21 +409,138 @@ class Lake:
             raise LakeError(f"table {table!r}: duplicate column names {sorted(map(str, df.columns))}")
         return dataframe_to_arrow(df)
 
-    def _write(self, table: str, incoming: pa.Table, partition_key: str | None) -> int:
+    def replace_table_batches(self, table: str, batches: Iterable, partition_key: str | None = None,
+                              schema: pa.Schema | None = None) -> StreamedWrite:
+        """Replace a partition (or the whole table when ``partition_key`` is None) with a stream of batches
+        (pyarrow RecordBatch/Table or pandas DataFrame), in one transaction, with memory of about one batch.
+
+        The batches are first spooled to local temporary Parquet files (zstd; TMPDIR), then inserted from them in one
+        transaction (one INSERT per file of about ``SPOOL_FILE_BYTES``), exactly as ``replace_partition``/``replace_table`` do with a frame: the table is created or
+        evolved from the stream's schema (the first batch's, or ``schema``), the old rows go only at COMMIT. A stream
+        cannot be replayed, so the spool is what a retry after a conflict reads; an exception raised by the
+        iterator (or a batch whose columns do not fit the first one's) happens before the transaction starts, so
+        the previous version stays as it was. Every batch is cast to the first non-empty batch's schema (an all-null column
+        takes the first batch's type, so pass ``schema`` when a first batch may hold a column of nulls only). No
+        batches and no ``schema``: the partition is emptied (the table keeps its
+        columns); for a table that does not exist yet that is an error, since there is no schema to create it with.
+        """
+        if not TABLE_NAME.match(table or ""):
+            raise LakeError(f"table name {table!r}: use letters, digits and underscores (an asset name)")
+        import pyarrow.parquet as pq
+
+        partition = None if partition_key is None else str(partition_key)
+        if partition_key is not None and not partition:
+            raise LakeError(f"table {table!r}: replace_table_batches needs a non-empty partition key (or None)")
+        with tempfile.TemporaryDirectory(prefix="finsec-spool-") as folder:
+            paths: list[str] = []
+            writer, target, dims, rows, nulls, in_file, first_empty = None, None, {}, 0, {}, 0, None
+            try:
+                for n, batch in enumerate(batches):
+                    data = self._batch_table(table, batch, partition)
+                    if target is None and schema is None and not data.num_rows:
+                        first_empty = data if first_empty is None else first_empty  # its types may be guesses
+                        continue
+                    if target is None:
+                        target = self._stream_schema(table, schema, data, partition)
+                        dims = {f.name: f.type.list_size for f in target if pa.types.is_fixed_size_list(f.type)}
+                        nulls = dict.fromkeys(target.names, 0)
+                    data = self._conform(table, data, target, n)
+                    for name in target.names:
+                        nulls[name] += data.column(name).null_count
+                    rows += data.num_rows
+                    if not data.num_rows:
+                        continue
+                    if writer is None or in_file >= self.spool_file_bytes:
+                        if writer is not None:
+                            writer.close()
+                        paths.append(os.path.join(folder, f"{table}-{len(paths):06d}.parquet"))
+                        writer, in_file = pq.ParquetWriter(paths[-1], _as_lists(target.empty_table()).schema,
+                                                           compression="zstd"), 0
+                    writer.write_table(_as_lists(data))
+                    in_file += data.nbytes
+                if target is None and (schema is not None or first_empty is not None):
+                    target = self._stream_schema(table, schema, first_empty, partition)
+                    dims = {f.name: f.type.list_size for f in target if pa.types.is_fixed_size_list(f.type)}
+                    nulls = dict.fromkeys(target.names, 0)
+            finally:
+                if writer is not None:
+                    writer.close()
+            if target is None:
+                if not self.has_table(table):
+                    raise LakeError(f"table {table!r}: the stream had no batches and no schema was given, so there is "
+                                    "nothing to create the table from")
+                target = pa.schema([])  # keep the stored columns; only the partition's rows (or all rows) go
+            all_null = {name for name, count in nulls.items() if count == rows}
+            relations = [f"read_parquet({sql_literal(path)})" for path in paths]
+            snapshot = self._write(table, None, partition, source=(relations, _as_lists(target.empty_table()).schema,
+                                                                   all_null, rows, dims))
+        return StreamedWrite(snapshot, rows)
+
+    def _batch_table(self, table: str, batch, partition: str | None) -> pa.Table:
+        if isinstance(batch, pa.RecordBatch):
+            data = pa.Table.from_batches([batch])
+        else:
+            data = self._incoming(table, batch)
+        if len(set(data.column_names)) != len(data.column_names):
+            raise LakeError(f"table {table!r}: duplicate column names {sorted(data.column_names)}")
+        if partition is not None:
+            if PARTITION_COLUMN in data.column_names:
+                data = data.drop_columns([PARTITION_COLUMN])
+            data = data.append_column(PARTITION_COLUMN, pa.array([partition] * data.num_rows, type=pa.string()))
+        return data
+
+    @staticmethod
+    def _stream_schema(table: str, schema: pa.Schema | None, first: pa.Table | None, partition: str | None) -> pa.Schema:
+        if schema is None:
+            return first.schema
+        if partition is not None and PARTITION_COLUMN not in schema.names:
+            schema = schema.append(pa.field(PARTITION_COLUMN, pa.string()))
+        return schema
+
+    @staticmethod
+    def _conform(table: str, data: pa.Table, target: pa.Schema, n: int) -> pa.Table:
+        """A batch with the stream's columns and types (the first batch's, or the schema given)."""
+        if set(data.column_names) != set(target.names):
+            raise LakeError(f"table {table!r}: batch {n} has columns {sorted(data.column_names)}, the stream "
+                            f"{sorted(target.names)}")
+        data = data.select(target.names)
+        if data.schema.equals(target):
+            return data
+        columns = []
+        for field, column in zip(target, data.columns):
+            if not column.type.equals(field.type):
+                try:
+                    column = column.cast(field.type) if column.null_count < len(column) else pa.nulls(len(column), field.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise LakeError(f"table {table!r}: column {field.name!r} of batch {n} is {column.type}, the stream's "
+                                    f"is {field.type}: {exc}") from exc
+            columns.append(column)
+        return pa.Table.from_arrays(columns, schema=target)
+
+    def _write(self, table: str, incoming: pa.Table | None, partition_key: str | None, source=None) -> int:
+        """One transaction, retried from the start on conflicts: ``incoming`` (an Arrow table in memory), or
+        ``source``: (a SQL relation such as read_parquet(spool), its schema, columns all null, rows, vector dims)."""
         tag = uuid.uuid4().hex
-        dims = _vector_dims(incoming)
-        stored = _as_lists(incoming)
+        if source is None:
+            dims = _vector_dims(incoming)
+            stored = _as_lists(incoming)
+            relations, schema, rows = ["_incoming"], stored.schema, stored.num_rows
+            all_null = {f.name for f, c in zip(stored.schema, stored.columns) if c.null_count == stored.num_rows}
+        else:
+            relations, schema, all_null, rows, dims = source
+            stored = None
         what = f"partition {partition_key}" if partition_key else "table"
         last: Exception | None = None
         for attempt in range(self.max_attempts):
             cur = self._root().cursor()
             try:
                 cur.execute(f"USE {ALIAS}")
-                cur.register("_incoming", stored)
+                if stored is not None:
+                    cur.register("_incoming", stored)
                 cur.execute("BEGIN TRANSACTION")
                 cur.execute(f"CALL {ALIAS}.set_commit_message('finsec', ?, extra_info => ?)",
                             [f"replace {table} {what}", tag])
-                self._write_in_transaction(cur, table, stored, dims, partition_key)
+                self._write_in_transaction(cur, table, schema, all_null, rows, relations, dims, partition_key)
                 cur.execute("COMMIT")
                 return self._snapshot_of(cur, tag)
             except (duckdb.Error, LakeError) as exc:
@@ -425,23 +557,24 @@ class Lake:
                 cur.close()
         raise LakeError(f"writing {what} of table {table!r}: still conflicting after {self.max_attempts} attempts: {last}")
 
-    def _write_in_transaction(self, cur, table: str, incoming: pa.Table, dims: dict[str, int], partition_key) -> None:
+    def _write_in_transaction(self, cur, table: str, schema: pa.Schema, all_null: set[str], rows: int, relations: list[str],
+                              dims: dict[str, int], partition_key) -> None:
         name = f"{ALIAS}.main.{quote_ident(table)}"
         exists = cur.execute("select count(*) from duckdb_tables() where database_name = ? and schema_name = 'main' "
                              "and table_name = ?", [ALIAS, table]).fetchone()[0]
-        if partition_key is None and exists:
+        if partition_key is None and exists and len(schema):
             # A corpus table is replaced whole; its schema is the new frame's (old versions stay readable).
             cur.execute(f"DROP TABLE {name}")
             exists = False
         if not exists:
-            cols = ", ".join(f"{quote_ident(f.name)} {_ddl_type(f.type)}" for f in incoming.schema)
+            cols = ", ".join(f"{quote_ident(f.name)} {_ddl_type(f.type)}" for f in schema)
             cur.execute(f"CREATE TABLE {name} ({cols})")
             if partition_key is not None:
                 cur.execute(f"ALTER TABLE {name} SET PARTITIONED BY ({quote_ident(PARTITION_COLUMN)})")
             existing: dict[str, str] = {}
         else:
             existing = dict(cur.execute(f"select column_name, column_type from (describe {name})").fetchall())
-            self._evolve(cur, table, name, incoming, existing, partition_key)
+            self._evolve(cur, table, name, schema, all_null, existing, partition_key)
             existing = dict(cur.execute(f"select column_name, column_type from (describe {name})").fetchall())
         comments = dict(cur.execute("select column_name, comment from duckdb_columns() where database_name = ? "
                                     "and schema_name = 'main' and table_name = ?", [ALIAS, table]).fetchall())
@@ -450,23 +583,27 @@ class Lake:
                 cur.execute(f"COMMENT ON COLUMN {name}.{quote_ident(column)} IS {sql_literal(f'FLOAT[{dim}]')}")
         if partition_key is not None and exists:
             cur.execute(f"DELETE FROM {name} WHERE {quote_ident(PARTITION_COLUMN)} = ?", [partition_key])
-        if incoming.num_rows:
+        elif exists and not len(schema):  # an empty stream into an existing table: it keeps its columns, no rows
+            cur.execute(f"DELETE FROM {name}")
+        if rows:
             select = ", ".join(
                 f"CAST({quote_ident(f.name)} AS {existing[f.name]}) AS {quote_ident(f.name)}" if f.name in existing
-                else quote_ident(f.name) for f in incoming.schema)
-            cur.execute(f"INSERT INTO {name} BY NAME SELECT {select} FROM _incoming")
+                else quote_ident(f.name) for f in schema)
+            for relation in relations:  # one INSERT per spool file: DuckDB holds what one statement inserts
+                cur.execute(f"INSERT INTO {name} BY NAME SELECT {select} FROM {relation}")
 
-    def _evolve(self, cur, table: str, name: str, incoming: pa.Table, existing: dict[str, str], partition_key) -> None:
+    def _evolve(self, cur, table: str, name: str, schema: pa.Schema, all_null: set[str], existing: dict[str, str],
+                partition_key) -> None:
         """New columns are added; a column whose stored values are all null takes the new type; numbers widen
         (INTEGER to BIGINT to DOUBLE, never rounded into the narrower type); other changes fail naming the column."""
-        for field in incoming.schema:
+        for field in schema:
             new_type = _ddl_type(field.type)
             old_type = existing.get(field.name)
             column = quote_ident(field.name)
             if old_type is None:
                 cur.execute(f"ALTER TABLE {name} ADD COLUMN {column} {new_type}")
                 continue
-            if old_type == new_type or incoming.column(field.name).null_count == incoming.num_rows:
+            if old_type == new_type or field.name in all_null:
                 continue  # same type, or nothing to store: keep the table's
             others = f"WHERE {quote_ident(PARTITION_COLUMN)} IS DISTINCT FROM ?" if partition_key is not None else ""
             stored = cur.execute(f"select count({column}) from {name} {others}",

@@ -44,16 +44,39 @@ def dataframe_to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
+def _row_hashes(df: pd.DataFrame) -> bytes:
+    hashable = df.copy()
+    for c in hashable.columns:
+        if hashable[c].dtype == object:
+            hashable[c] = hashable[c].map(lambda v: v.tobytes() if isinstance(v, np.ndarray) else repr(v) if isinstance(v, (list, dict, tuple)) else v)
+    return pd.util.hash_pandas_object(hashable, index=False).values.tobytes()
+
+
 def content_hash(df: pd.DataFrame) -> str:
     """Stable hash of a DataFrame's content (for data versions)."""
     h = hashlib.sha256(",".join(map(str, df.columns)).encode())
     if len(df):
-        hashable = df.copy()
-        for c in hashable.columns:
-            if hashable[c].dtype == object:
-                hashable[c] = hashable[c].map(lambda v: v.tobytes() if isinstance(v, np.ndarray) else repr(v) if isinstance(v, (list, dict, tuple)) else v)
-        h.update(pd.util.hash_pandas_object(hashable, index=False).values.tobytes())
+        h.update(_row_hashes(df))
     return h.hexdigest()[:16]
+
+
+class ContentHasher:
+    """``content_hash`` of a table written in batches, one batch at a time: the same value as ``content_hash`` of the
+    batches concatenated when every batch has the same columns and dtypes (rows are hashed one by one), so a
+    streamed asset's data version depends on its rows and their order, not on how they were cut into batches."""
+
+    def __init__(self, columns):
+        self.columns = [str(c) for c in columns]
+        self._h = hashlib.sha256(",".join(self.columns).encode())
+
+    def update(self, df: pd.DataFrame) -> None:
+        if [str(c) for c in df.columns] != self.columns:
+            raise ValueError(f"ContentHasher: batch columns {list(df.columns)} differ from {self.columns}")
+        if len(df):
+            self._h.update(_row_hashes(df))
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()[:16]
 
 
 def table_to_parquet_bytes(table: pa.Table) -> bytes:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable  # noqa: F401  (the Chunks annotations)
 from datetime import date
 
 import numpy as np
@@ -23,7 +24,8 @@ from finsec_assets.text.sentences import split_sentences
 __all__ = [
     "SPLITS", "assign_splits", "split_of", "concept_label", "member_label", "period_phrase", "tokenize",
     "ner_dataset", "qa_dataset", "relation_dataset", "classification_dataset", "summarization_dataset",
-    "risk_factors", "data_card",
+    "risk_factors", "data_card", "ner_dataset_batches", "qa_dataset_batches", "relation_dataset_batches",
+    "summarization_dataset_batches", "SplitTally",
 ]
 
 SPLITS = ("train", "validation", "test")
@@ -71,11 +73,26 @@ def assign_splits(ciks, salt: str = "finsec") -> tuple[dict[int, str], str]:
     return out, "rank"
 
 
-def _with_splits(df: pd.DataFrame, splits: dict[int, str], prefix: str) -> pd.DataFrame:
+def _with_splits(df: pd.DataFrame, splits: dict[int, str], prefix: str, first: int = 0) -> pd.DataFrame:
     df = df.copy()
     df["split"] = df["cik"].map(lambda c: splits[int(c)])
-    df.insert(0, "id", [f"{prefix}-{i:07d}" for i in range(len(df))])
+    df.insert(0, "id", [f"{prefix}-{i:07d}" for i in range(first, first + len(df))])
     return df
+
+
+class SplitTally:
+    """Rows, filings and companies per split of a dataset written in batches (what ``data_card`` reads from a frame)."""
+
+    def __init__(self):
+        self.rows, self.accessions = 0, set()
+        self.sizes, self.companies = dict.fromkeys(SPLITS, 0), {s: set() for s in SPLITS}
+
+    def add(self, df: pd.DataFrame) -> None:
+        self.rows += len(df)
+        self.accessions.update(df["accession"])
+        for split, cik in zip(df["split"], df["cik"]):
+            self.sizes[split] += 1
+            self.companies[split].add(int(cik))
 
 
 # -------------------------------------------------------------------------------- labels
@@ -202,12 +219,33 @@ def ner_dataset(facts: pd.DataFrame, sections: pd.DataFrame, top_k: int = 40, it
     A sentence is kept when it holds at least one aligned numeric fact (any concept, so sentences whose
     concepts fall outside the top K are all-O negatives, as in FiNER-139).
     """
+    numeric = _ner_numeric(facts, items)
+    top = _top_concepts(Counter(numeric["concept"]), top_k)
+    rows, overlaps = _ner_rows(numeric, _section_texts(sections), top)
+    df = pd.DataFrame(rows, columns=NER_COLUMNS)
+    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
+    df = _with_splits(df, splits, "ner")
+    entity_counts = Counter(t[2:] for tags in df["tags"] for t in tags if t.startswith("B-"))
+    return df, _ner_card(df, entity_counts, method, items, top, top_k, overlaps)
+
+
+NER_COLUMNS = ["cik", "accession", "section", "text", "tokens", "token_starts", "tags", "shape_tokens"]
+
+
+def _ner_numeric(facts: pd.DataFrame, items) -> pd.DataFrame:
     numeric = _aligned_numeric(facts, items)
-    numeric = numeric[numeric["concept"].str.startswith("us-gaap:")]
-    counts = Counter(numeric["concept"])
-    top = {c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]}
-    texts = _section_texts(sections)
+    return numeric[numeric["concept"].str.startswith("us-gaap:")] if len(numeric) else numeric
+
+
+def _top_concepts(counts: Counter, top_k: int) -> set:
+    return {c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]}
+
+
+def _ner_rows(numeric: pd.DataFrame, texts: dict, top: set) -> tuple[list[dict], int]:
+    """The NER rows of these filings' sections, in (accession, section) order, and how many spans overlapped."""
     rows, overlaps = [], 0
+    if numeric.empty:
+        return rows, overlaps
     for (accession, item), group in numeric.groupby(["accession", "section"], sort=True):
         text = texts.get((accession, item))
         if not text:
@@ -233,12 +271,11 @@ def ner_dataset(facts: pd.DataFrame, sections: pd.DataFrame, top_k: int = 40, it
                     tags[i] = ("B-" if n == 0 else "I-") + name
             rows.append({"cik": cik, "accession": accession, "section": item, "text": sentence, "tokens": tokens,
                          "token_starts": starts, "tags": tags, "shape_tokens": [number_shape(t) for t in tokens]})
-    columns = ["cik", "accession", "section", "text", "tokens", "token_starts", "tags", "shape_tokens"]
-    df = pd.DataFrame(rows, columns=columns)
-    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
-    df = _with_splits(df, splits, "ner")
-    entity_counts = Counter(t[2:] for tags in df["tags"] for t in tags if t.startswith("B-"))
-    card = data_card(
+    return rows, overlaps
+
+
+def _ner_card(df, entity_counts: Counter, method: str, items, top: set, top_k: int, overlaps: int) -> dict:
+    return data_card(
         df, "ner", labels=dict(entity_counts.most_common()), split_method=method,
         derived=(f"Sentences of items {', '.join(items)} holding at least one numeric inline-XBRL fact "
                  f"(aligned to the section text character for character). Each fact's tokens are tagged B-/I-<us-gaap "
@@ -248,7 +285,6 @@ def ner_dataset(facts: pd.DataFrame, sections: pd.DataFrame, top_k: int = 40, it
                "untagged numbers are O even when a filer tagged the same figure elsewhere (tagging is per occurrence)",
                "concepts outside the top K are O, so the same number shape can be O in one sentence and tagged in another",
                "sentence boundaries come from the text splitter and can cut at abbreviations"])
-    return df, card
 
 
 # ------------------------------------------------------------------------------------- QA
@@ -261,9 +297,52 @@ def qa_dataset(facts: pd.DataFrame, sections: pd.DataFrame, items=NUMERIC_TEXT_I
     Unanswerable questions (``impossible_share`` of all) ask a filing's question against another paragraph of the
     same filing that holds no fact of that concept and period.
     """
-    numeric = _aligned_numeric(facts, items)
-    texts = _section_texts(sections)
+    answerable, pools = _qa_answerable(_aligned_numeric(facts, items), _section_texts(sections))
+    rng = np.random.default_rng(seed)
+    n_impossible = int(round(len(answerable) * impossible_share / (1 - impossible_share)))
+    impossible = []
+    order = rng.permutation(len(answerable)) if answerable else []
+    for i in order:
+        if len(impossible) >= n_impossible:
+            break
+        a = answerable[i]
+        candidates = _qa_candidates(a, pools[a["accession"]])
+        if not candidates:
+            continue
+        impossible.append(_qa_impossible(a, pools[a["accession"]], candidates[int(rng.integers(len(candidates)))]))
+    df = _qa_frame(answerable + impossible)
+    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
+    df = _with_splits(df, splits, "qa")
+    return df, _qa_card(df, int((~df["is_impossible"]).sum()), int(df["is_impossible"].sum()), method, items)
+
+
+QA_COLUMNS = ["cik", "accession", "section", "question", "context", "answer_text", "answer_start", "is_impossible",
+              "concept", "period_start", "period_end"]
+
+
+def _qa_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=QA_COLUMNS)
+    return df.sort_values(["accession", "section", "is_impossible", "question"], kind="stable").reset_index(drop=True)
+
+
+def _qa_candidates(a: dict, filing: dict) -> list:
+    """Paragraphs of the question's filing that hold no fact of its concept: where its unanswerable twin may go."""
+    key = (a["concept"], a["period_start"], a["period_end"])
+    return sorted(p for p in filing if p != "_text" and p != a["_paragraph"] and key not in filing[p]
+                  and not any(c == a["concept"] for c, _, _ in filing[p]))
+
+
+def _qa_impossible(a: dict, filing: dict, paragraph) -> dict:
+    return {**a, "context": filing["_text"][paragraph], "section": paragraph[0], "answer_text": "",
+            "answer_start": -1, "is_impossible": True}
+
+
+def _qa_answerable(numeric: pd.DataFrame, texts: dict) -> tuple[list[dict], dict]:
+    """Answerable questions of these filings in (accession, section, start) order, and each filing's paragraphs
+    with the (concept, period) of the facts they hold (the pool unanswerable questions are drawn from)."""
     answerable, pools = [], {}
+    if numeric.empty:
+        return answerable, pools
     for (accession, item), group in numeric.groupby(["accession", "section"], sort=True):
         text = texts.get((accession, item))
         if not text:
@@ -291,31 +370,12 @@ def qa_dataset(facts: pd.DataFrame, sections: pd.DataFrame, items=NUMERIC_TEXT_I
             pools.setdefault(accession, {}).setdefault((item, k), set()).add((row.concept, row.period_start or "",
                                                                                 row.period_end))
             pools[accession].setdefault("_text", {})[(item, k)] = context
-    rng = np.random.default_rng(seed)
-    n_impossible = int(round(len(answerable) * impossible_share / (1 - impossible_share)))
-    impossible = []
-    order = rng.permutation(len(answerable)) if answerable else []
-    for i in order:
-        if len(impossible) >= n_impossible:
-            break
-        a = answerable[i]
-        filing = pools[a["accession"]]
-        key = (a["concept"], a["period_start"], a["period_end"])
-        candidates = sorted(p for p in filing if p != "_text" and p != a["_paragraph"] and key not in filing[p]
-                            and not any(c == a["concept"] for c, _, _ in filing[p]))
-        if not candidates:
-            continue
-        paragraph = candidates[int(rng.integers(len(candidates)))]
-        impossible.append({**a, "context": filing["_text"][paragraph], "section": paragraph[0], "answer_text": "",
-                           "answer_start": -1, "is_impossible": True})
-    columns = ["cik", "accession", "section", "question", "context", "answer_text", "answer_start", "is_impossible",
-               "concept", "period_start", "period_end"]
-    df = pd.DataFrame(answerable + impossible, columns=columns)
-    df = df.sort_values(["accession", "section", "is_impossible", "question"], kind="stable").reset_index(drop=True)
-    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
-    df = _with_splits(df, splits, "qa")
-    card = data_card(
-        df, "qa", labels={"answerable": int((~df["is_impossible"]).sum()), "impossible": int(df["is_impossible"].sum())},
+    return answerable, pools
+
+
+def _qa_card(df, answerable: int, impossible: int, method: str, items) -> dict:
+    return data_card(
+        df, "qa", labels={"answerable": answerable, "impossible": impossible},
         split_method=method,
         derived=("SQuAD 2.0. Each numeric fact tagged in a paragraph of items " + ", ".join(items) + " gives a question "
                  "'What was <concept label> [for <members>] for <period>?' (label from the element name, period from "
@@ -324,7 +384,6 @@ def qa_dataset(facts: pd.DataFrame, sections: pd.DataFrame, items=NUMERIC_TEXT_I
         noise=["labels are element names split into words (the taxonomy's label linkbase is not fetched offline)",
                "an unanswerable paragraph may state the figure untagged",
                "a question with several equal tagged spans in one paragraph keeps the first"])
-    return df, card
 
 
 # ------------------------------------------------------------------------------- relations
@@ -370,8 +429,22 @@ def _period_matches(kind: str, value: str, period_end: str) -> bool:
 def relation_dataset(facts: pd.DataFrame, sections: pd.DataFrame, items=NUMERIC_TEXT_ITEMS, max_pairs_per_sentence: int = 12,
                      salt: str = "finsec") -> tuple[pd.DataFrame, dict]:
     """Pairs (numeric fact, time expression or member mention) in one sentence, labelled from the fact's context."""
-    numeric = _aligned_numeric(facts, items)
-    texts = _section_texts(sections)
+    rows = _relation_rows(facts, _aligned_numeric(facts, items), _section_texts(sections), max_pairs_per_sentence)
+    df = pd.DataFrame(rows, columns=RELATION_COLUMNS)
+    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
+    df = _with_splits(df, splits, "rel")
+    labels = df.groupby(["tail_type", "label"]).size() if len(df) else pd.Series(dtype=int)
+    return df, _relation_card(df, {f"{t}/{lab}": int(n) for (t, lab), n in labels.items()}, method)
+
+
+RELATION_COLUMNS = ["cik", "accession", "section", "text", "head_start", "head_end", "tail_start", "tail_end",
+                    "tail_type", "label", "concept"]
+
+
+def _relation_rows(facts: pd.DataFrame, numeric: pd.DataFrame, texts: dict, max_pairs_per_sentence: int) -> list[dict]:
+    """The relation rows of these filings (``facts``: every fact of them, for the dimension members they use)."""
+    if numeric.empty:
+        return []
     member_names: dict[str, dict[str, str]] = {}
     for accession, dims in zip(facts["accession"], facts["dimensions"]):
         for member in dimensions_of(dims).values():
@@ -414,14 +487,12 @@ def relation_dataset(facts: pd.DataFrame, sections: pd.DataFrame, items=NUMERIC_
                                  "head_start": head[0], "head_end": head[1], "tail_start": a, "tail_end": b,
                                  "tail_type": tail_type, "label": label, "concept": f.concept})
                     pairs += 1
-    columns = ["cik", "accession", "section", "text", "head_start", "head_end", "tail_start", "tail_end", "tail_type",
-               "label", "concept"]
-    df = pd.DataFrame(rows, columns=columns)
-    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
-    df = _with_splits(df, splits, "rel")
-    labels = df.groupby(["tail_type", "label"]).size() if len(df) else pd.Series(dtype=int)
-    card = data_card(
-        df, "relation", labels={f"{t}/{lab}": int(n) for (t, lab), n in labels.items()}, split_method=method,
+    return rows
+
+
+def _relation_card(df, labels: dict, method: str) -> dict:
+    return data_card(
+        df, "relation", labels=labels, split_method=method,
         derived=("In each sentence with a tagged numeric fact: every time expression (a full date, month and year, "
                  "'fiscal YYYY' or a bare year) is paired with the fact, period_of when the fact's context period ends "
                  "on that date / in that month / in that year, else no_relation; every mention of a dimension member "
@@ -430,7 +501,6 @@ def relation_dataset(facts: pd.DataFrame, sections: pd.DataFrame, items=NUMERIC_
         noise=["a bare year matches any period ending in that year (a quarter and the full year alike)",
                "fiscal years named after their end year and calendar years mentioned for them can disagree",
                "member mentions are found by their element names in words, so paraphrased members are missed"])
-    return df, card
 
 
 # -------------------------------------------------------------------------- classification
@@ -522,18 +592,29 @@ def risk_factors(text: str, min_body_words: int = 60) -> list[tuple[str, str]]:
 
 def summarization_dataset(sections: pd.DataFrame, items=RISK_FACTOR_ITEMS, salt: str = "finsec") -> tuple[pd.DataFrame, dict]:
     """Each risk factor's body paired with its own heading (Regulation S-K Item 105 requires one per risk factor)."""
+    df = pd.DataFrame(_summarization_rows(sections, items), columns=SUMMARIZATION_COLUMNS)
+    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
+    df = _with_splits(df, splits, "sum")
+    lengths = {"median_document_words": int(df["document"].str.split().map(len).median()) if len(df) else 0,
+               "median_summary_words": int(df["summary"].str.split().map(len).median()) if len(df) else 0}
+    return df, _summarization_card(df, lengths, method, items)
+
+
+SUMMARIZATION_COLUMNS = ["cik", "accession", "section", "document", "summary"]
+
+
+def _summarization_rows(sections: pd.DataFrame, items) -> list[dict]:
     rows = []
     chosen = sections[sections["item"].isin(list(items))].sort_values(["accession", "start"])
     for rec in chosen.itertuples(index=False):
         for heading, body in risk_factors(str(rec.text or "")):
             rows.append({"cik": int(rec.cik), "accession": rec.accession, "section": rec.item, "document": body,
                          "summary": heading})
-    df = pd.DataFrame(rows, columns=["cik", "accession", "section", "document", "summary"])
-    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
-    df = _with_splits(df, splits, "sum")
-    lengths = {"median_document_words": int(df["document"].str.split().map(len).median()) if len(df) else 0,
-               "median_summary_words": int(df["summary"].str.split().map(len).median()) if len(df) else 0}
-    card = data_card(
+    return rows
+
+
+def _summarization_card(df, lengths: dict, method: str, items) -> dict:
+    return data_card(
         df, "summarization", labels=lengths, split_method=method,
         derived=("Risk Factors sections (items " + ", ".join(items) + ") cut at their risk-factor headings: a "
                  "one-sentence paragraph of 6-80 words followed by longer prose; the heading is the summary, the "
@@ -541,16 +622,153 @@ def summarization_dataset(sections: pd.DataFrame, items=RISK_FACTOR_ITEMS, salt:
         noise=["headings are recognised from text shape (bold/italic formatting is not kept in section text)",
                "a one-sentence body paragraph can be taken for a heading, splitting a risk factor in two",
                "10-Q risk factor sections that only refer to the 10-K yield no rows"])
-    return df, card
 
 
 # ------------------------------------------------------------------------------ data card
 
 
 def data_card(df: pd.DataFrame, name: str, labels: dict, split_method: str, derived: str, noise: list[str]) -> dict:
-    """Sizes, label distribution, how labels were derived and known noise, as plain values for metadata."""
+    """Sizes, label distribution, how labels were derived and known noise, as plain values for metadata (``df``: the
+    dataset, or the SplitTally of a dataset written in batches)."""
+    if isinstance(df, SplitTally):
+        return {"dataset": name, "rows": df.rows, "filings": len(df.accessions), "sizes": dict(df.sizes),
+                "companies": {s: len(c) for s, c in df.companies.items()}, "split_method": split_method,
+                "labels": labels, "derived": derived, "noise": noise}
     sizes = {s: int((df["split"] == s).sum()) for s in SPLITS} if len(df) else dict.fromkeys(SPLITS, 0)
     companies = {s: int(df.loc[df["split"] == s, "cik"].nunique()) for s in SPLITS} if len(df) else dict.fromkeys(SPLITS, 0)
     return {"dataset": name, "rows": len(df), "filings": int(df["accession"].nunique()) if len(df) else 0,
             "sizes": sizes, "companies": companies, "split_method": split_method, "labels": labels,
             "derived": derived, "noise": noise}
+
+
+# ------------------------------------------------------------------------------ streamed
+#
+# The same datasets built from chunks of filings (each chunk: every fact of its filings, and their sections), so memory
+# holds one chunk, not every filing. ``chunks`` is called twice and must give the same chunks, with the filings in
+# accession order both times: the first pass finds what needs every filing (the companies that get rows, so the
+# splits; the top-K concepts; the draw of unanswerable questions, from counts only), the second builds the rows. The
+# rows, their order, ids and splits are those the whole-frame functions above give for the chunks concatenated.
+# The data card goes into ``card`` once the batches are used up. A dataset without rows still gives one empty frame
+# (its columns). Kept for every filing: keys and counts only (the CIKs, concept counts, and for QA two integers per
+# answerable question).
+
+Chunks = "Callable[[], Iterable[tuple[pd.DataFrame, pd.DataFrame]]]"
+
+
+def _splits_of(ciks: set, salt: str) -> tuple[dict[int, str], str]:
+    return assign_splits(ciks, salt) if ciks else ({}, "hash")
+
+
+def ner_dataset_batches(chunks: Chunks, card: dict, top_k: int = 40, items=NUMERIC_TEXT_ITEMS, salt: str = "finsec"):
+    """``ner_dataset`` one chunk of filings at a time (see above)."""
+    counts, ciks = Counter(), set()
+    for facts, sections in chunks():
+        numeric = _ner_numeric(facts, items)
+        counts.update(numeric["concept"] if len(numeric) else [])
+        rows, _ = _ner_rows(numeric, _section_texts(sections), set())  # which sentences, not their tags
+        ciks.update(r["cik"] for r in rows)
+    facts = sections = numeric = rows = None  # the last chunk of the first pass is not kept through the second
+    top = _top_concepts(counts, top_k)
+    splits, method = _splits_of(ciks, salt)
+    tally, entities, overlaps = SplitTally(), Counter(), 0
+    for facts, sections in chunks():
+        rows, overlapped = _ner_rows(_ner_numeric(facts, items), _section_texts(sections), top)
+        overlaps += overlapped
+        df = _with_splits(pd.DataFrame(rows, columns=NER_COLUMNS), splits, "ner", tally.rows)
+        entities.update(t[2:] for tags in df["tags"] for t in tags if t.startswith("B-"))
+        tally.add(df)
+        yield df
+    if not tally.rows:
+        yield _with_splits(pd.DataFrame(columns=NER_COLUMNS), splits, "ner")  # no rows: still the columns
+    card.update(_ner_card(tally, entities, method, items, top, top_k, overlaps))
+
+
+def qa_dataset_batches(chunks: Chunks, card: dict, items=NUMERIC_TEXT_ITEMS, impossible_share: float = 1 / 3,
+                       seed: int = 0, salt: str = "finsec"):
+    """``qa_dataset`` one chunk of filings at a time: the first pass keeps, per answerable question, only how many
+    paragraphs of its filing could take its unanswerable twin, which is all the seeded draw needs."""
+    choices, ciks = [], set()
+    for facts, sections in chunks():
+        answerable, pools = _qa_answerable(_aligned_numeric(facts, items), _section_texts(sections))
+        choices.append(np.array([len(_qa_candidates(a, pools[a["accession"]])) for a in answerable], dtype=np.int64))
+        ciks.update(a["cik"] for a in answerable)
+    facts = sections = answerable = pools = None  # the last chunk of the first pass is not kept through the second
+    choices = np.concatenate(choices) if choices else np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    n_impossible = int(round(len(choices) * impossible_share / (1 - impossible_share)))
+    # Which answerable questions get an unanswerable twin, and which candidate paragraph, in the order drawn.
+    drawn_question, drawn_paragraph, n_drawn = np.zeros(n_impossible, np.int64), np.zeros(n_impossible, np.int64), 0
+    for i in (rng.permutation(len(choices)) if len(choices) else []):
+        if n_drawn >= n_impossible:
+            break
+        if choices[i]:
+            drawn_question[n_drawn], drawn_paragraph[n_drawn] = i, rng.integers(int(choices[i]))
+            n_drawn += 1
+    drawn_question, drawn_paragraph = drawn_question[:n_drawn], drawn_paragraph[:n_drawn]
+    by_question = np.argsort(drawn_question, kind="stable")  # draws ordered by question, to find a chunk's by bisection
+    sorted_questions = drawn_question[by_question]
+    del choices
+    splits, method = _splits_of(ciks, salt)
+    tally, first, n_answerable, seen = SplitTally(), 0, 0, 0
+    for facts, sections in chunks():
+        answerable, pools = _qa_answerable(_aligned_numeric(facts, items), _section_texts(sections))
+        lo, hi = np.searchsorted(sorted_questions, [first, first + len(answerable)])
+        impossible = []
+        for d in np.sort(by_question[lo:hi]):  # this chunk's draws, in the order drawn
+            a = answerable[int(drawn_question[d]) - first]
+            pool = pools[a["accession"]]
+            impossible.append(_qa_impossible(a, pool, _qa_candidates(a, pool)[int(drawn_paragraph[d])]))
+        first += len(answerable)
+        n_answerable += len(answerable)
+        df = _with_splits(_qa_frame(answerable + impossible), splits, "qa", tally.rows)
+        tally.add(df)
+        seen += 1
+        yield df
+    if not seen:
+        yield _with_splits(_qa_frame([]), splits, "qa")
+    card.update(_qa_card(tally, n_answerable, n_drawn, method, items))
+
+
+def relation_dataset_batches(chunks: Chunks, card: dict, items=NUMERIC_TEXT_ITEMS, max_pairs_per_sentence: int = 12,
+                             salt: str = "finsec"):
+    """``relation_dataset`` one chunk of filings at a time (see above)."""
+    ciks = set()
+    for facts, sections in chunks():
+        rows = _relation_rows(facts, _aligned_numeric(facts, items), _section_texts(sections), max_pairs_per_sentence)
+        ciks.update(r["cik"] for r in rows)
+    facts = sections = rows = None  # the last chunk of the first pass is not kept through the second
+    splits, method = _splits_of(ciks, salt)
+    tally, labels = SplitTally(), Counter()
+    for facts, sections in chunks():
+        rows = _relation_rows(facts, _aligned_numeric(facts, items), _section_texts(sections), max_pairs_per_sentence)
+        df = _with_splits(pd.DataFrame(rows, columns=RELATION_COLUMNS), splits, "rel", tally.rows)
+        labels.update(zip(df["tail_type"], df["label"]))
+        tally.add(df)
+        yield df
+    if not tally.rows:
+        yield _with_splits(pd.DataFrame(columns=RELATION_COLUMNS), splits, "rel")  # no rows: still the columns
+    card.update(_relation_card(tally, {f"{t}/{lab}": int(n) for (t, lab), n in sorted(labels.items())}, method))
+
+
+def summarization_dataset_batches(chunks: "Callable[[], Iterable[pd.DataFrame]]", card: dict, items=RISK_FACTOR_ITEMS,
+                                  salt: str = "finsec"):
+    """``summarization_dataset`` one chunk of filings' sections at a time (see above); the medians are taken over
+    word counts kept for every row (one number a row)."""
+    ciks = set()
+    for sections in chunks():
+        ciks.update(r["cik"] for r in _summarization_rows(sections, items))
+    sections = None  # the last chunk of the first pass is not kept through the second
+    splits, method = _splits_of(ciks, salt)
+    tally, document_words, summary_words = SplitTally(), [], []
+    for sections in chunks():
+        df = _with_splits(pd.DataFrame(_summarization_rows(sections, items), columns=SUMMARIZATION_COLUMNS), splits,
+                          "sum", tally.rows)
+        document_words += df["document"].str.split().map(len).tolist()
+        summary_words += df["summary"].str.split().map(len).tolist()
+        tally.add(df)
+        yield df
+    if not tally.rows:
+        yield _with_splits(pd.DataFrame(columns=SUMMARIZATION_COLUMNS), splits, "sum")  # no rows: still the columns
+    lengths = {"median_document_words": int(pd.Series(document_words).median()) if document_words else 0,
+               "median_summary_words": int(pd.Series(summary_words).median()) if summary_words else 0}
+    card.update(_summarization_card(tally, lengths, method, items))

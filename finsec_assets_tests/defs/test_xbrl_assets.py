@@ -56,3 +56,135 @@ def test_datasets_read_quarters_through_the_lake_not_as_inputs():
         assert not inputs & partitioned, (asset.key, inputs)
         deps = {key.path[-1] for key in asset.asset_deps[asset.key]}
         assert "filing_sections" in deps, asset.key
+
+
+PEAK_RSS = """
+import pathlib, sys
+import dagster as dg
+from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
+from finsec_assets.defs.text.assets import filing_sections
+from finsec_assets.defs.xbrl import assets as xbrl_assets
+from finsec_assets_tests.defs.helpers import output_metadata, resources
+xbrl_assets.FILINGS_PER_BATCH = int(sys.argv[2])  # the control: every filing of the quarter in one batch
+result = dg.materialize([company_universe, filing_index, raw_filings, filing_sections, xbrl_assets.xbrl_facts],
+                        selection=[xbrl_assets.xbrl_facts],
+                        partition_key=sys.argv[1], resources=resources(), raise_on_error=True)
+# VmHWM belongs to this process's memory map; ru_maxrss would carry the forking parent's peak across exec.
+hwm = next(l for l in pathlib.Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
+print(output_metadata(result, "xbrl_facts")["dagster/row_count"], int(hwm.split()[1]))
+"""
+
+
+def test_xbrl_facts_memory_does_not_grow_with_the_filings_of_a_quarter(finsec_env, monkeypatch):
+    """Peak RSS of one xbrl_facts quarter with 12 and 96 copies of a 10-K (1387 facts each), two filings a batch; two
+    copies are read, the others reused from the quarter's previous facts (read back per batch; reading 96 documents
+    would take minutes). The control puts every filing in one batch, as the asset held the quarter before it streamed."""
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    if not os.path.exists("/proc/self/status"):
+        import pytest
+
+        pytest.skip("peak RSS is read from Linux /proc/self/status (VmHWM)")
+    monkeypatch.setenv("FINSEC_UNIVERSE", "NVDA")
+    monkeypatch.setenv("FINSEC_STEP_WORKERS", "1")  # extraction in the measured process, not in pool workers
+    assert materialize(ASSETS, selection=[company_universe]).success
+    assert materialize(ASSETS, selection=[filing_index, raw_filings, filing_sections, xbrl_facts],
+                       partition_key="2024-01-01").success
+    lake = open_lake()
+    filings, sections = lake.read_partition("raw_filings", "2024-01-01"), lake.read_partition("filing_sections", "2024-01-01")
+    facts = lake.read_partition("xbrl_facts", "2024-01-01")
+    assert len(filings) == 1 and len(facts) > 1000
+    quarters = {1: "2020-01-01", 8: "2020-04-01"}
+    for scale, quarter in quarters.items():
+        copies = [f"{filings['accession'][0]}-{i:03d}" for i in range(12 * scale)]
+        lake.replace_partition("raw_filings", quarter, pd.concat([filings.assign(accession=a) for a in copies]))
+        lake.replace_partition("filing_sections", quarter, pd.concat([sections.assign(accession=a) for a in copies]))
+        lake.replace_partition("xbrl_facts", quarter, pd.concat([facts.assign(accession=a) for a in copies[2:]]))
+    peaks, rows = {}, {}
+    for mode, scale, per_batch in (("stream", 1, 2), ("stream", 8, 2), ("load", 8, 1000)):
+        if mode == "load":  # the same work as the streamed run: two documents read, the rest reused
+            lake.replace_partition("xbrl_facts", quarters[8], pd.concat([facts.assign(accession=a) for a in copies[2:]]))
+        out = subprocess.run([sys.executable, "-c", PEAK_RSS, quarters[scale], str(per_batch)], capture_output=True,
+                             text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        rows[mode, scale], peaks[mode, scale] = map(int, out.stdout.split()[-2:])
+    print({"peak_rss_mb": {k: round(v / 1024) for k, v in peaks.items()}, "rows": rows})
+    assert rows["stream", 8] == rows["load", 8] == 8 * rows["stream", 1] == 96 * len(facts)
+    assert peaks["load", 8] > 1.5 * peaks["stream", 1]  # the control: the whole quarter in memory fails the bar
+    assert peaks["stream", 8] <= 1.5 * peaks["stream", 1], (peaks, rows)
+
+
+DATASET_PEAK_RSS = """
+import pathlib, sys
+import dagster as dg
+from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
+from finsec_assets.defs.text.assets import filing_sections
+from finsec_assets.defs.xbrl.assets import xbrl_facts
+from finsec_assets.defs.understanding import datasets
+from finsec_assets_tests.defs.helpers import output_metadata, resources
+datasets.FILINGS_PER_CHUNK = int(sys.argv[1])  # the control: every filing in one chunk, as the asset read them before
+result = dg.materialize([company_universe, filing_index, raw_filings, filing_sections, xbrl_facts, datasets.ner_dataset],
+                        selection=[datasets.ner_dataset], resources=resources(), raise_on_error=True)
+hwm = next(l for l in pathlib.Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
+print(output_metadata(result, "ner_dataset")["dagster/row_count"], int(hwm.split()[1]))
+"""
+
+
+def test_ner_dataset_memory_does_not_grow_with_the_filings(finsec_env):
+    """Peak RSS of ner_dataset over 8 and 80 filings (copies of the two largest sample 10-Ks' facts and sections under new accessions
+    and companies), four filings a chunk; the control reads every filing in one chunk."""
+    import gzip
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    from finsec_assets.text.sections import extract_sections_with_report
+    from finsec_assets.xbrl import extract_facts
+
+    if not os.path.exists("/proc/self/status"):
+        import pytest
+
+        pytest.skip("peak RSS is read from Linux /proc/self/status (VmHWM)")
+    sample = Path(__file__).resolve().parents[2] / "finsec_assets" / "data" / "edgar" / "Archives" / "edgar" / "data"
+    facts, sections = [], []
+    for n, rel in enumerate(["77476/000007747624000008/pep-20231230.htm.gz", "104169/000010416924000056/wmt-20240131.htm.gz"]):
+        document = gzip.decompress((sample / rel).read_bytes())
+        one = extract_facts(document)
+        one["dimensions"] = one["dimensions"].map(lambda d: __import__("json").dumps(d, sort_keys=True))
+        report = extract_sections_with_report(document, "10-K")
+        facts.append(one.assign(source=n))
+        sections.append(pd.DataFrame([{"item": s.item, "title": s.title, "text": s.text, "start": s.start, "end": s.end,
+                                       "source": n} for s in report.sections]))
+    facts, sections = pd.concat(facts, ignore_index=True), pd.concat(sections, ignore_index=True)
+    lake = open_lake()
+    for quarter, copies in (("2020-01-01", range(8)), ("2020-04-01", range(8, 80))):  # 8 filings, then 72 more
+        f, s = [], []
+        for i in copies:
+            src = i % 2
+            keys = {"accession": f"0000000000-20-{i:06d}", "cik": 1000 + i}
+            f.append(facts[facts["source"] == src].drop(columns="source").assign(**keys))
+            s.append(sections[sections["source"] == src].drop(columns="source").assign(**keys))
+        lake.replace_partition("xbrl_facts", quarter, pd.concat(f, ignore_index=True))
+        lake.replace_partition("filing_sections", quarter, pd.concat(s, ignore_index=True))
+        if quarter == "2020-01-01":
+            out = subprocess.run([sys.executable, "-c", DATASET_PEAK_RSS, "4"], capture_output=True, text=True, timeout=600)
+            assert out.returncode == 0, out.stderr[-3000:]
+            rows_1, stream_1 = map(int, out.stdout.split()[-2:])
+    peaks, rows = {}, {}
+    for mode, per_chunk in (("stream", 4), ("load", 1000)):
+        out = subprocess.run([sys.executable, "-c", DATASET_PEAK_RSS, str(per_chunk)], capture_output=True, text=True,
+                             timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        rows[mode], peaks[mode] = map(int, out.stdout.split()[-2:])
+    print({"peak_rss_mb": {"stream 1x": stream_1 // 1024, **{f"{k} 10x": v // 1024 for k, v in peaks.items()}},
+           "rows": {"1x": rows_1, **rows}})
+    assert rows["stream"] == rows["load"] == 10 * rows_1 > 1000
+    assert peaks["load"] > 1.5 * stream_1  # the control: every filing at once fails the bar
+    assert peaks["stream"] <= 1.5 * stream_1, (stream_1, peaks)

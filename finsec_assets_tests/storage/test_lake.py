@@ -196,3 +196,63 @@ def test_the_sql_shell_sees_what_python_sees(tmp_path):
     tables = subprocess.run([sys.executable, "-m", "finsec_assets.storage", "tables"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert tables.returncode == 0 and "emb" in tables.stdout and "2 rows" in tables.stdout
+
+
+# -- streamed writes ----------------------------------------------------------------------------------------
+
+def test_streamed_write_equals_one_frame_and_replaces_only_its_partition(lake):
+    whole = frame([f"a{i}" for i in range(10)], vec=list(np.random.default_rng(0).random((10, 3), dtype=np.float32)))
+    lake.replace_partition("one", "2024-01-01", whole)
+    lake.replace_partition("many", "2024-04-01", frame(["other"], vec=[np.zeros(3, np.float32)]))
+    lake.replace_partition("many", "2024-01-01", frame(["old"], vec=[np.zeros(3, np.float32)]))
+    parts = [whole.iloc[:3], pa.Table.from_pandas(whole.iloc[3:3]), whole.iloc[3:7],
+             pa.RecordBatch.from_pandas(whole.iloc[7:].reset_index(drop=True), preserve_index=False)]
+    lake.spool_file_bytes = 1  # a spool file a batch, one INSERT each, still one commit
+    written = lake.replace_table_batches("many", iter(parts), "2024-01-01")
+    assert lake.snapshots()["commit_message"].tolist().count("replace many partition 2024-01-01") == 2
+    assert written.rows == 10 and written.snapshot_id == lake.current_snapshot()
+    one = lake.sql("select accession, n, vec from one order by n")
+    many = lake.sql("select accession, n, vec from many where partition_key = '2024-01-01' order by n")
+    pd.testing.assert_frame_equal(one.drop(columns="vec"), many.drop(columns="vec"))
+    assert np.array_equal(np.stack(one["vec"]), np.stack(many["vec"]))
+    assert lake.columns("many") == lake.columns("one")  # vectors still FLOAT[3]
+    assert lake.read_partition("many", "2024-04-01")["accession"].tolist() == ["other"]  # the other quarter untouched
+
+
+def test_a_failing_stream_leaves_the_previous_version(lake):
+    lake.replace_partition("facts", "2024-01-01", frame(["a", "b"]))
+    before = lake.current_snapshot()
+
+    def broken():
+        yield frame(["x", "y"])
+        raise RuntimeError("reader died mid-stream")
+
+    with pytest.raises(RuntimeError, match="mid-stream"):
+        lake.replace_table_batches("facts", broken(), "2024-01-01")
+    with pytest.raises(LakeError, match="batch 1 has columns"):
+        lake.replace_table_batches("facts", iter([frame(["x"]), pd.DataFrame({"other": [1]})]), "2024-01-01")
+    with pytest.raises(LakeError, match="column 'n' of batch 1"):
+        lake.replace_table_batches("facts", iter([frame(["x"]), pd.DataFrame({"accession": ["y"], "n": ["not a number"]})]))
+    assert lake.current_snapshot() == before
+    assert lake.read_partition("facts", "2024-01-01")["accession"].tolist() == ["a", "b"]
+
+
+def test_an_empty_stream_gives_a_typed_empty_table(lake):
+    schema = pa.schema([("accession", pa.string()), ("n", pa.int64()), ("flags", pa.list_(pa.string()))])
+    written = lake.replace_table_batches("empty", iter([]), "2024-01-01", schema=schema)
+    assert written.rows == 0 and lake.read_partition("empty", "2024-01-01").empty
+    assert lake.columns("empty") == [("accession", "VARCHAR"), ("n", "BIGINT"), ("flags", "VARCHAR[]"),
+                                     ("partition_key", "VARCHAR")]
+    lake.replace_table_batches("empty", iter([pd.DataFrame({"accession": ["a"], "n": [1], "flags": [["x"]]})]), "2024-04-01")
+    lake.replace_table_batches("empty", iter([]), "2024-04-01")  # no schema: the quarter is emptied, columns kept
+    assert lake.sql("select count(*) n from empty")["n"][0] == 0 and len(lake.columns("empty")) == 4
+    lake.replace_table_batches("corpus", iter([pd.DataFrame({"a": [None, None]}), pd.DataFrame({"a": [3]})]),
+                               schema=pa.schema([("a", pa.int64())]))  # all-null first batch: the schema's type
+    assert lake.sql("select a from corpus order by a")["a"].tolist()[:1] == [3] and lake.columns("corpus") == [("a", "BIGINT")]
+    empty_first = pd.DataFrame({"tokens": pd.Series([], dtype=object)})  # an empty chunk: its column type is a guess
+    lake.replace_table_batches("lists", iter([empty_first, pd.DataFrame({"tokens": [["a", "b"]]})]))
+    assert lake.columns("lists") == [("tokens", "VARCHAR[]")]
+    lake.replace_table_batches("lists", iter([empty_first]))
+    assert lake.columns("lists") == [("tokens", "VARCHAR")] and lake.sql("select count(*) n from lists")["n"][0] == 0
+    with pytest.raises(LakeError, match="no batches and no schema"):
+        lake.replace_table_batches("never_made", iter([]))

@@ -157,3 +157,38 @@ def test_period_phrases_and_labels():
         "revenue from contract with customer excluding assessed tax"
     assert ds.member_label("us-gaap:AutomotiveSegmentMember") == "automotive segment"
     assert ds.tokenize("$1,234.5 million.") == (["$", "1,234.5", "million", "."], [0, 1, 9, 16])
+
+
+@pytest.mark.parametrize("per_chunk", [1, 2, 5])
+def test_streamed_datasets_equal_the_whole_frame_ones(corpus, built, per_chunk):
+    """Chunks of filings in accession order give the same rows, ids, splits and card as every filing at once."""
+    facts, sections = corpus
+    accessions = sorted(set(facts["accession"]))
+    groups = [accessions[i:i + per_chunk] for i in range(0, len(accessions), per_chunk)]
+
+    def chunks():
+        for group in groups:
+            yield facts[facts["accession"].isin(group)], sections[sections["accession"].isin(group)]
+
+    streamed = {
+        "ner": lambda card: ds.ner_dataset_batches(chunks, card, top_k=20),
+        "qa": lambda card: ds.qa_dataset_batches(chunks, card),
+        "relation": lambda card: ds.relation_dataset_batches(chunks, card),
+        "summarization": lambda card: ds.summarization_dataset_batches(lambda: (s for _, s in chunks()), card),
+    }
+    for name, batches in streamed.items():
+        card = {}
+        df = pd.concat(list(batches(card)), ignore_index=True)
+        whole, whole_card = built[name]
+        assert len(df) > 20, name
+        pd.testing.assert_frame_equal(df, whole, check_dtype=False, obj=name)
+        assert card == whole_card, name
+
+
+def test_streamed_datasets_without_filings_give_their_columns(built):
+    for name, batches in {"ner": ds.ner_dataset_batches, "qa": ds.qa_dataset_batches,
+                          "relation": ds.relation_dataset_batches, "summarization": ds.summarization_dataset_batches}.items():
+        card = {}
+        frames = list(batches(lambda: iter([]), card))
+        assert len(frames) == 1 and frames[0].empty and list(frames[0].columns) == list(built[name][0].columns), name
+        assert card["rows"] == 0 and card["sizes"] == {"train": 0, "validation": 0, "test": 0}, name

@@ -6,6 +6,11 @@ split by company (no CIK in two splits) and carries a data card in its metadata.
 The quarter-partitioned inputs are ``deps``: each asset asks the lake for only the columns and sections it uses
 (filters and projection pushed down to the Parquet files), instead of loading every column of every quarter.
 The NER, QA and relation datasets read only the sections that hold an aligned numeric fact.
+
+NER, QA, relation and summarization are streamed: FILINGS_PER_CHUNK filings at a time (in accession order, read by
+accession from the lake), written through one lake transaction, so memory does not grow with the filings. What needs
+every filing (splits by company, the top-K concepts, the seeded draw of unanswerable questions, median lengths) takes
+a first pass that keeps only keys and counts; the rows are those the whole-frame functions give (see xbrl/datasets.py).
 """
 
 import json
@@ -16,13 +21,15 @@ from pydantic import Field
 
 import sys
 
-from ...storage.lake import PARTITION_COLUMN, quote_ident
+from ...storage.lake import PARTITION_COLUMN, LakeError, quote_ident
+from ...storage.tables import ContentHasher
 from ...xbrl import datasets as ds
-from ..common import FinsecResource, figure, md_list, png_metadata, source_version, table_output
+from ..common import FinsecResource, figure, lake_table_metadata, md_list, png_metadata, source_version, table_output
 
 DATASETS_VERSION = source_version(ds, sys.modules[__name__])  # the queries below choose the rows: part of the version
 FACTS_AND_SECTIONS = ["xbrl_facts", "filing_sections"]  # every quarter: read through the lake, see _facts/_sections
 SECTION_COLUMNS = ["accession", "cik", "item", "start", "text"]
+FILINGS_PER_CHUNK = 16  # filings whose facts and sections are in memory at once
 
 
 def _in_list(values) -> str:
@@ -50,23 +57,87 @@ def _read(finsec: FinsecResource, table: str, columns: list[str] | None, where: 
     return frame
 
 
-def _facts_from_lake(finsec: FinsecResource) -> pd.DataFrame:
-    return _facts(_read(finsec, "xbrl_facts", None, order=("accession", "doc_start", "fact_id")))
-
-
-def _fact_sections(finsec: FinsecResource, items) -> pd.DataFrame:
-    """Sections of ``items`` in which at least one numeric fact is placed: the only text NER, QA and relations read."""
+def _fact_sections(finsec: FinsecResource, items, accessions=None) -> pd.DataFrame:
+    """Sections of ``items`` (of ``accessions`` when given) in which at least one numeric fact is placed: the only text
+    NER, QA and relations read."""
     lake = finsec.lake()
     if not lake.has_table("xbrl_facts") or "section" not in dict(lake.columns("xbrl_facts")):
         return pd.DataFrame(columns=SECTION_COLUMNS)
     items = [str(i) for i in items]
+    only = f" and accession in ({_in_list(accessions)})" if accessions is not None else ""
     return _read(finsec, "filing_sections", SECTION_COLUMNS,
-                 f"cast(item as varchar) in ({_in_list(items)}) and exists (select 1 from xbrl_facts f "
+                 f"cast(item as varchar) in ({_in_list(items)}){only} and exists (select 1 from xbrl_facts f "
                  "where f.accession = filing_sections.accession and f.section = filing_sections.item "
-                 "and f.is_numeric and f.start is not null)", items)
+                 "and f.is_numeric and f.start is not null)", [*items, *(accessions or [])])
 
 
-def _card_metadata(df: pd.DataFrame, card: dict) -> dict:
+def _in_chunks(keys: list[str]) -> list[list[str]]:
+    return [keys[i:i + FILINGS_PER_CHUNK] for i in range(0, len(keys), FILINGS_PER_CHUNK)]
+
+
+def _fact_chunks(finsec: FinsecResource, items):
+    """A callable giving, chunk by chunk in accession order, every fact of the filings that have a numeric fact placed
+    in ``items`` (in the order the whole table was read: quarter, accession, doc_start, fact_id) and their sections."""
+    lake = finsec.lake()
+    if not lake.has_table("xbrl_facts") or not int(lake.sql("select count(*) n from xbrl_facts")["n"][0]):
+        _facts(pd.DataFrame())
+    items = [str(i) for i in items]
+    accessions = lake.sql(f"select distinct accession from xbrl_facts where is_numeric and start is not null and "
+                          f"cast(section as varchar) in ({_in_list(items)}) order by 1", items)["accession"].tolist()
+
+    def chunks():
+        for group in _in_chunks(accessions):
+            facts = _read(finsec, "xbrl_facts", None, f"accession in ({_in_list(group)})", group,
+                          order=("accession", "doc_start", "fact_id"))
+            yield facts, _fact_sections(finsec, items, group)
+
+    return chunks
+
+
+def _section_chunks(finsec: FinsecResource, items):
+    """A callable giving, chunk by chunk in accession order, the sections of ``items``."""
+    lake = finsec.lake()
+    items = [str(i) for i in items]
+    if not lake.has_table("filing_sections"):
+        return lambda: iter([])
+    accessions = lake.sql(f"select distinct accession from filing_sections where cast(item as varchar) in "
+                          f"({_in_list(items)}) order by 1", items)["accession"].tolist()
+
+    def chunks():
+        for group in _in_chunks(accessions):
+            yield _read(finsec, "filing_sections", SECTION_COLUMNS,
+                        f"cast(item as varchar) in ({_in_list(items)}) and accession in ({_in_list(group)})",
+                        [*items, *group])
+
+    return chunks
+
+
+def _streamed_output(finsec: FinsecResource, asset: str, batches, card: dict) -> dg.Output:
+    """Write a dataset's batches as its table in one lake transaction; its data version is the hash of the rows
+    in order, its metadata the data card (filled in as the batches run out) and the lake table's."""
+    lake = finsec.lake()
+    hasher = None
+
+    def hashed():
+        nonlocal hasher
+        for df in batches:
+            if hasher is None:
+                hasher = ContentHasher(df.columns)
+            hasher.update(df)
+            yield df
+
+    try:
+        written = lake.replace_table_batches(asset, hashed())
+    except LakeError as exc:
+        raise dg.Failure(f"asset {asset!r}: {exc}") from exc
+    leaked = int(lake.sql(f"select count(*) n from (select cik from {quote_ident(asset)} group by cik "
+                          "having count(distinct split) > 1)")["n"][0]) if written.rows else None
+    metadata = {**_card_metadata(None, card, leaked),
+                **lake_table_metadata(lake, asset, None, written.snapshot_id, written.rows)}
+    return dg.Output(None, metadata=metadata, data_version=dg.DataVersion(hasher.hexdigest()))
+
+
+def _card_metadata(df: pd.DataFrame | None, card: dict, leaked: int | None = None) -> dict:
     """The data card as metadata: sizes per split, label distribution (table and chart), derivation, known noise."""
     labels = pd.Series(card["labels"], dtype="float64").sort_values(ascending=False) if card["labels"] else pd.Series(dtype="float64")
     sizes = pd.DataFrame({"rows": card["sizes"], "companies": card["companies"]})
@@ -85,9 +156,10 @@ def _card_metadata(df: pd.DataFrame, card: dict) -> dict:
         ax.set_title(f"{card['dataset']}: label distribution ({card['rows']} rows)")
         ax.tick_params(labelsize=7)
         meta["label_chart"] = png_metadata(fig, "label distribution")
-    if len(df):
-        leaked = df.groupby("cik")["split"].nunique()
-        meta["ciks_in_two_splits"] = int((leaked > 1).sum())
+    if df is not None and len(df):
+        leaked = int((df.groupby("cik")["split"].nunique() > 1).sum())
+    if leaked is not None:  # a streamed dataset: counted in the lake table just written
+        meta["ciks_in_two_splits"] = leaked
     return meta
 
 
@@ -105,9 +177,9 @@ class NerDatasetConfig(dg.Config):
 @dg.asset(group_name="understanding", deps=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
 def ner_dataset(config: NerDatasetConfig, finsec: FinsecResource) -> dg.Output:
     """FiNER-style NER: sentences of MD&A and the notes tagged IOB2 with the us-gaap concept of each numeric fact."""
-    facts = _facts_from_lake(finsec)
-    df, card = ds.ner_dataset(facts, _fact_sections(finsec, config.items), top_k=config.top_k, items=config.items)
-    return table_output(df, _card_metadata(df, card))
+    card = {}
+    batches = ds.ner_dataset_batches(_fact_chunks(finsec, config.items), card, top_k=config.top_k, items=config.items)
+    return _streamed_output(finsec, "ner_dataset", batches, card)
 
 
 class QaDatasetConfig(dg.Config):
@@ -118,18 +190,18 @@ class QaDatasetConfig(dg.Config):
 @dg.asset(group_name="understanding", deps=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
 def qa_dataset(config: QaDatasetConfig, finsec: FinsecResource) -> dg.Output:
     """SQuAD 2.0 extractive QA: questions from a tagged fact's concept and period, answers its span; a third unanswerable."""
-    facts = _facts_from_lake(finsec)
-    df, card = ds.qa_dataset(facts, _fact_sections(finsec, ds.NUMERIC_TEXT_ITEMS),
-                             impossible_share=config.impossible_share, seed=config.seed)
-    return table_output(df, _card_metadata(df, card))
+    card = {}
+    batches = ds.qa_dataset_batches(_fact_chunks(finsec, ds.NUMERIC_TEXT_ITEMS), card,
+                                    impossible_share=config.impossible_share, seed=config.seed)
+    return _streamed_output(finsec, "qa_dataset", batches, card)
 
 
 @dg.asset(group_name="understanding", deps=FACTS_AND_SECTIONS, kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
 def relation_dataset(finsec: FinsecResource) -> dg.Output:
     """Relation extraction: (numeric fact, time expression or member mention) pairs in a sentence, labelled from contexts."""
-    facts = _facts_from_lake(finsec)
-    df, card = ds.relation_dataset(facts, _fact_sections(finsec, ds.NUMERIC_TEXT_ITEMS))
-    return table_output(df, _card_metadata(df, card))
+    card = {}
+    batches = ds.relation_dataset_batches(_fact_chunks(finsec, ds.NUMERIC_TEXT_ITEMS), card)
+    return _streamed_output(finsec, "relation_dataset", batches, card)
 
 
 class ClassificationDatasetConfig(dg.Config):
@@ -154,7 +226,6 @@ def classification_dataset(config: ClassificationDatasetConfig, finsec: FinsecRe
 @dg.asset(group_name="understanding", deps=["filing_sections"], kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
 def summarization_dataset(finsec: FinsecResource) -> dg.Output:
     """Abstractive summarization: each risk factor's body with its own heading as the summary."""
-    items = [str(i) for i in ds.RISK_FACTOR_ITEMS]
-    sections = _read(finsec, "filing_sections", SECTION_COLUMNS, f"cast(item as varchar) in ({_in_list(items)})", items)
-    df, card = ds.summarization_dataset(sections)
-    return table_output(df, _card_metadata(df, card))
+    card = {}
+    batches = ds.summarization_dataset_batches(_section_chunks(finsec, ds.RISK_FACTOR_ITEMS), card)
+    return _streamed_output(finsec, "summarization_dataset", batches, card)

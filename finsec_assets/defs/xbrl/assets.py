@@ -1,21 +1,32 @@
 """raw_filings, filing_sections -> xbrl_facts (every inline-XBRL fact, placed in its section's text)."""
 
 import json
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from ...storage.lake import PARTITION_COLUMN, LakeError, quote_ident, sql_literal
 from ...storage.object_store import ObjectStore
+from ...storage.tables import ContentHasher
 from ...text import html as html_module, sections as sections_module
 from ...text.sections import Section
 from ...xbrl import FACT_COLUMNS, extract_facts, facts as facts_module, transforms as transforms_module
-from ..common import FinsecResource, md_list, previous_partition, quarter_partitions, source_version, step_workers, table_output
+from ..common import FinsecResource, lake_table_metadata, md_list, quarter_partitions, source_version, step_workers
 from . import checks
 
 XBRL_VERSION = source_version(facts_module, transforms_module, html_module, sections_module)
 COLUMNS = ["accession", "cik", "form", "filing_date", *FACT_COLUMNS, "source_sha256", "extractor_version"]
+# Facts of this many filings are in memory at once (a 10-K has a few thousand). A constant, not the worker count:
+# the batches' boundaries feed the data version.
+FILINGS_PER_BATCH = 16
+DTYPES = {"cik": "int64", "start": "Int64", "end": "Int64", "doc_start": "Int64", "doc_end": "Int64", "scale": "Int64",
+          "value": "float64", "is_numeric": "bool", "is_nil": "bool", "is_hidden": "bool", "in_table": "bool"}
+_ARROW = {"int64": pa.int64(), "Int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_()}
+SCHEMA = pa.schema([(c, pa.list_(pa.string()) if c == "flags" else _ARROW.get(DTYPES.get(c), pa.string())) for c in COLUMNS])
+SECTION_COLUMNS = ["accession", "item", "title", "text", "start", "end"]
 
 
 def _facts_of_filing(args: tuple[dict, list[dict], str]) -> pd.DataFrame:
@@ -31,55 +42,113 @@ def _facts_of_filing(args: tuple[dict, list[dict], str]) -> pd.DataFrame:
     return df[COLUMNS]
 
 
+def _quarter_rows(lake, table: str, columns: list[str], partition_key: str, accessions: list[str],
+                  where: str = "", params: list | None = None) -> pd.DataFrame:
+    """One quarter's rows of ``table`` for these filings: the quarter as a literal (the lake prunes other quarters'
+    files), the accessions as parameters, only ``columns``."""
+    if not accessions or not lake.has_table(table):
+        return pd.DataFrame(columns=columns)
+    select = ", ".join(quote_ident(c) for c in columns)
+    return lake.sql(f"select {select} from {quote_ident(table)} where {PARTITION_COLUMN} = {sql_literal(partition_key)} "
+                    f"and accession in ({', '.join('?' for _ in accessions)}){where}", [*accessions, *(params or [])])
+
+
+class _Tally:
+    """The output metadata, added up over the batches."""
+
+    def __init__(self):
+        self.with_facts, self.facts, self.numeric, self.aligned, self.in_prose, self.in_tables = set(), 0, 0, 0, 0, 0
+        self.flags, self.sections = Counter(), Counter()
+
+    def add(self, df: pd.DataFrame) -> None:
+        self.with_facts.update(df["accession"].unique())
+        self.facts += len(df)
+        self.numeric += int(df["is_numeric"].sum())
+        self.aligned += int(df["section"].notna().sum())
+        visible_numeric = df[df["is_numeric"] & ~df["is_hidden"]]
+        self.in_prose += int((visible_numeric["section"].notna() & ~visible_numeric["in_table"]).sum())
+        self.in_tables += int(visible_numeric["in_table"].sum())
+        self.flags.update(f for flags in df["flags"] for f in flags)
+        self.sections.update(df["section"].dropna())
+
+    @staticmethod
+    def markdown(counts: Counter, name: str, by_key: bool) -> str:
+        """Counts, largest first, as the whole-frame value_counts/groupby tables read (ties: first seen / by key)."""
+        if not counts:
+            return "none"
+        series = pd.Series(dict(counts), dtype="int64").rename_axis(name)
+        series = (series.sort_index() if by_key else series).sort_values(ascending=False)
+        return series.to_frame("facts").to_markdown()
+
+
 @dg.asset(group_name="xbrl", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=XBRL_VERSION,
-          check_specs=checks.xbrl_facts_checks)
-def xbrl_facts(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_filings: pd.DataFrame,
-               filing_sections: pd.DataFrame):
+          check_specs=checks.xbrl_facts_checks, deps=["filing_sections"])
+def xbrl_facts(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_filings: pd.DataFrame):
     """Every ix:nonFraction / ix:nonNumeric of each filing: value after format, scale and sign, period, unit,
     dimensions, and where it sits in the filing_sections text (section, start, end); filings without inline XBRL
-    give no rows. A filing whose document and reader are unchanged is not read again."""
+    give no rows. A filing whose document and reader are unchanged is not read again.
+
+    Streamed: FILINGS_PER_BATCH filings at a time (in accession order), their sections read from the lake, their
+    facts written through one lake transaction, so memory does not grow with the filings in a quarter."""
+    quarter = context.partition_key
+    lake = finsec.lake()
     stored = raw_filings[raw_filings["uri"].notna()]
-    previous = previous_partition(finsec, "xbrl_facts", context.partition_key)
+    fresh = set(zip(stored["accession"], stored["sha256"]))
     done: set = set()
-    reuse = previous.iloc[0:0]
-    if len(previous) and "source_sha256" in previous:
-        fresh = set(zip(stored["accession"], stored["sha256"]))
-        keep = [(a, s) in fresh and v == XBRL_VERSION
-                for a, s, v in zip(previous["accession"], previous["source_sha256"], previous["extractor_version"])]
-        reuse = previous[keep]
-        done = set(reuse["accession"])
+    if lake.has_table("xbrl_facts") and {"source_sha256", "extractor_version"} <= set(dict(lake.columns("xbrl_facts"))):
+        keys = lake.sql(f"select distinct accession, source_sha256 from xbrl_facts where {PARTITION_COLUMN} = "
+                        f"{sql_literal(quarter)} and extractor_version = ?", [XBRL_VERSION])  # keys only, not the rows
+        done = {a for a, s in zip(keys["accession"], keys["source_sha256"]) if (a, s) in fresh}
     todo = stored[~stored["accession"].isin(done)]
-    by_filing = {a: g.to_dict("records") for a, g in filing_sections.groupby("accession")} if len(filing_sections) else {}
+    accessions = sorted(set(stored["accession"]))
     url = finsec.settings().object_store_url
-    jobs = [(rec, by_filing.get(rec["accession"], []), url) for rec in todo.to_dict("records")]
-    workers = min(len(jobs), step_workers(context))
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            frames = list(pool.map(_facts_of_filing, jobs))
-    else:
-        frames = [_facts_of_filing(j) for j in jobs]
-    frames = [f for f in [reuse[COLUMNS] if len(reuse) else None, *frames] if f is not None and len(f)]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-    df = df.astype({"cik": "int64", "start": "Int64", "end": "Int64", "doc_start": "Int64", "doc_end": "Int64",
-                    "scale": "Int64", "value": "float64", "is_numeric": "bool", "is_nil": "bool", "is_hidden": "bool",
-                    "in_table": "bool"})
-    df["flags"] = df["flags"].map(lambda f: [str(x) for x in f])
-    if df.empty:  # a quarter without inline XBRL: flags still typed list<string>, so every partition has one schema
-        df["flags"] = df["flags"].astype(pd.ArrowDtype(pa.list_(pa.string())))
-    df = df.sort_values(["accession", "doc_start", "fact_id"], na_position="last", kind="stable").reset_index(drop=True)
-    without = sorted(set(stored["accession"]) - set(df["accession"]))
-    flag_counts = df["flags"].explode().value_counts() if len(df) else pd.Series(dtype=int)
-    visible_numeric = df[df["is_numeric"] & ~df["is_hidden"]]
-    by_section = df[df["section"].notna()].groupby("section").size().sort_values(ascending=False)
-    yield table_output(df, {
-        "filings": int(stored["accession"].nunique()), "filings_with_ixbrl": int(df["accession"].nunique()),
-        "read": len(jobs), "reused_filings": len(done), "facts": len(df), "numeric_facts": int(df["is_numeric"].sum()),
-        "aligned_facts": int(df["section"].notna().sum()),
-        "aligned_numeric_in_prose": int((visible_numeric["section"].notna() & ~visible_numeric["in_table"]).sum()),
-        "numeric_in_data_tables": int(visible_numeric["in_table"].sum()),
-        "flags": dg.MetadataValue.md(flag_counts.to_frame("facts").to_markdown() if len(flag_counts) else "none"),
-        "aligned_by_section": dg.MetadataValue.md(by_section.to_frame("facts").to_markdown() if len(by_section) else "none"),
+    tally, spans, contexts = _Tally(), checks.SpansMatchSectionText(), checks.FactsHaveContextAndUnit()
+    hasher = ContentHasher(COLUMNS)
+    workers = min(len(todo), step_workers(context))
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+
+    def batches():
+        for i in range(0, len(accessions), FILINGS_PER_BATCH):
+            chunk = accessions[i:i + FILINGS_PER_BATCH]
+            sections = _quarter_rows(lake, "filing_sections", SECTION_COLUMNS, quarter, chunk)
+            by_filing = {a: g.to_dict("records") for a, g in sections.groupby("accession")} if len(sections) else {}
+            reused_here = [a for a in chunk if a in done]
+            reuse = _quarter_rows(lake, "xbrl_facts", COLUMNS, quarter, reused_here, " and extractor_version = ?",
+                                  [XBRL_VERSION])
+            if len(reuse):
+                reuse = reuse[[(a, s) in fresh for a, s in zip(reuse["accession"], reuse["source_sha256"])]]
+            jobs = [(rec, by_filing.get(rec["accession"], []), url)
+                    for rec in todo[todo["accession"].isin(chunk)].to_dict("records")]
+            frames = list(pool.map(_facts_of_filing, jobs)) if pool is not None else [_facts_of_filing(j) for j in jobs]
+            frames = [f for f in [reuse[COLUMNS] if len(reuse) else None, *frames] if f is not None and len(f)]
+            df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+            df = df.astype(DTYPES)
+            df["flags"] = df["flags"].map(lambda f: [str(x) for x in f])
+            df = df.sort_values(["accession", "doc_start", "fact_id"], na_position="last", kind="stable").reset_index(drop=True)
+            tally.add(df)
+            spans.add(df, sections)
+            contexts.add(df)
+            hasher.update(df)
+            yield df
+
+    try:
+        written = lake.replace_table_batches("xbrl_facts", batches(), quarter, schema=SCHEMA)
+    except LakeError as exc:
+        raise dg.Failure(f"asset 'xbrl_facts': {exc}") from exc
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    without = sorted(set(accessions) - tally.with_facts)
+    metadata = {
+        "filings": len(accessions), "filings_with_ixbrl": len(tally.with_facts),
+        "read": len(todo), "reused_filings": len(done), "facts": tally.facts, "numeric_facts": tally.numeric,
+        "aligned_facts": tally.aligned, "aligned_numeric_in_prose": tally.in_prose,
+        "numeric_in_data_tables": tally.in_tables,
+        "flags": dg.MetadataValue.md(tally.markdown(tally.flags, "flags", by_key=False)),
+        "aligned_by_section": dg.MetadataValue.md(tally.markdown(tally.sections, "section", by_key=True)),
         "filings_without_ixbrl": md_list(without),
-    })
-    yield checks.spans_match_section_text(df, filing_sections)
-    yield checks.facts_have_context_and_unit(df)
+        **lake_table_metadata(lake, "xbrl_facts", quarter, written.snapshot_id, written.rows),
+    }
+    yield dg.Output(None, metadata=metadata, data_version=dg.DataVersion(hasher.hexdigest()))
+    yield spans.result()
+    yield contexts.result()
