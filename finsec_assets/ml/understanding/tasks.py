@@ -376,6 +376,11 @@ def summarization_features(tokenizer, documents: Sequence[str], options: TaskOpt
     if summaries is not None:
         enc = tokenizer(list(documents), truncation=True, max_length=options.max_length)
         target = tokenizer(list(summaries), truncation=True, max_length=options.max_target_length)["input_ids"]
+        if tokenizer.cls_token_id is not None and tokenizer.bos_token_id is None:
+            # A BERT-style tokenizer opens every target with [CLS], which the warm-started decoder is also
+            # given as its start token: keeping it taught the decoder to echo [CLS] (and, at demo size, to
+            # generate nothing but special tokens). T5/BART targets keep their own conventions.
+            target = [t[1:] if t and t[0] == tokenizer.cls_token_id else t for t in target]
         return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "labels": target[i],
                  "_sample": i} for i in range(len(documents))]
     enc = tokenizer(list(documents), truncation=True, max_length=options.max_length, stride=options.stride,
