@@ -54,7 +54,8 @@ PICTURES = {"evaluation": "evaluation.png", "variants": "variants.png", "learnin
             "optimisation_history": "optuna_history.png", "parameter_importances": "optuna_importances.png"}
 STUDY_DB = "studies.sqlite3"
 
-# Demo-size defaults: the five tasks together within ~5 minutes on two idle CPU cores (4 trainings each:
+# Demo-size defaults: the five tasks together within ~5 minutes on two idle CPU cores (measured 260 s wall,
+# benchmarks/understanding.py; 4 trainings each:
 # fine_tuned, fine_tuned_domain and two trials of 2-3 epochs; ~100 training windows per epoch at ~25 examples/s),
 # with enough optimizer steps at a MiniLM-sized learning rate (TaskHyperparameters) for every head to fit its
 # training rows. Scale them up on a GPU (0 = every row).
@@ -68,7 +69,7 @@ TASK_DEFAULTS = {
                  "hpo": _DEMO_HPO},
     "classification": {"max_length": 64, "max_windows": 1, "max_train_examples": 96, "max_validation_examples": 32,
                        "max_test_examples": 96, "hpo": _DEMO_HPO},
-    "summarization": {"max_length": 64, "max_target_length": 32, "max_train_examples": 48, "max_validation_examples": 12,
+    "summarization": {"max_length": 64, "max_target_length": 32, "max_windows": 1, "max_train_examples": 48, "max_validation_examples": 12,
                       "max_test_examples": 32, "hpo": _DEMO_HPO},
 }
 
