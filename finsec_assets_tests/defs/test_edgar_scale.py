@@ -104,3 +104,37 @@ def test_switching_from_per_company_to_full_index_requests_nothing_twice(big_sam
     add_filing(root, 1045810, "0001045810-26-001000", "10-Q", dt.date.today())
     fresh, _ = tick(new_filings_sensor, finsec, switched.cursor)
     assert fresh.run_requests[0].tags["finsec/new_accessions"] == "0001045810-26-001000"
+
+
+def test_material_event_sensor_reads_the_full_index_then_only_companies_with_new_8ks(big_sample):
+    """A large universe: one master.idx a tick, plus the submissions of just the companies that filed a new 8-K
+    (for its items), not MAX_COMPANIES_PER_TICK companies' submissions."""
+    import dagster as dg
+
+    from finsec_assets.defs.edgar.sensors import material_event_refresh
+
+    from .test_material_event_sensor import add_8k, tick as material_tick
+
+    server, root, finsec = big_sample
+    today = dt.date.today()
+    quarter = quarter_of(today)
+    master = f"/Archives/edgar/full-index/{quarter.year}/QTR{(quarter.month - 1) // 3 + 1}/master.idx"
+    instance = dg.DagsterInstance.get()
+    first = material_tick(finsec, instance=instance)
+    assert not first.run_requests and "full-index" in first.skip_reason.skip_message  # baseline recorded
+    assert [p for _, p, _, _ in server.requests] == [master]
+    add_8k(root, 1045810, "0001045810-26-000902", "2.02,9.01", today)  # earnings: material
+    add_8k(root, 104169, "0000104169-26-000903", "9.01", today)  # exhibits only: not material
+    result = material_tick(finsec, first.cursor, instance)
+    assert [(r.job_name, r.partition_key) for r in result.run_requests] == [(material_event_refresh.name, quarter.isoformat())]
+    assert result.run_requests[0].tags["finsec/new_accessions"] == "0001045810-26-000902"
+    assert result.run_requests[0].tags["finsec/material_items"] == "2.02"
+    assert sorted(p for _, p, _, _ in server.requests[1:]) == sorted(
+        [master, "/submissions/CIK0001045810.json", "/submissions/CIK0000104169.json"])
+    quiet = material_tick(finsec, result.cursor, instance)
+    assert not quiet.run_requests and [p for _, p, _, _ in server.requests[4:]] == [master]
+    assert not json.loads(quiet.cursor)["index"]["queue"]
+    server.inject(master, "404")  # EDGAR down: a skip naming it, the cursor kept
+    down = material_tick(finsec, quiet.cursor, instance)
+    assert not down.run_requests and "EDGAR could not be read" in down.skip_reason.skip_message
+    assert json.loads(down.cursor)["index"] == json.loads(quiet.cursor)["index"]

@@ -192,7 +192,101 @@ def _cursor(raw: str | None) -> dict:
         cursor = {}
     if not isinstance(cursor, dict):
         cursor = {}
-    return {"known": cursor.get("known", {}), "offset": int(cursor.get("offset", 0)), "pending": cursor.get("pending", {})}
+    out = {"known": cursor.get("known", {}), "offset": int(cursor.get("offset", 0)), "pending": cursor.get("pending", {})}
+    if isinstance(cursor.get("index"), dict):
+        out["index"] = cursor["index"]
+    return out
+
+
+def _material_hits(refs, accessions, triggers: set, cik: int, material: dict) -> None:
+    """Adds the 8-Ks among ``refs`` whose accession is in ``accessions`` and whose items include a trigger."""
+    for r in refs:
+        hit = sorted(set(parse_items(r.items)) & triggers)
+        if r.accession not in accessions or not hit:
+            continue
+        q = quarter_of(dt.date.fromisoformat(r.filing_date)).isoformat()
+        entry = material.setdefault(q, {"accessions": [], "ciks": [], "items": []})
+        entry["accessions"].append(r.accession)
+        entry["ciks"] = sorted(set(entry["ciks"]) | {cik})
+        entry["items"] = sorted(set(entry["items"]) | set(hit))
+
+
+def _material_8ks_per_company(finsec: FinsecResource, ciks: list[int], cursor: dict, triggers: set):
+    """The next MAX_COMPANIES_PER_TICK companies' submissions: their 8-Ks not seen before."""
+    known: dict[str, list[str]] = cursor["known"]
+    offset = cursor["offset"] % len(ciks)
+    batch = (ciks[offset:] + ciks[:offset])[:MAX_COMPANIES_PER_TICK]
+    since = quarter_of(dt.date.today() - dt.timedelta(days=200))
+    client = finsec.edgar(retries=2)
+    material: dict[str, dict[str, list]] = {}  # quarter -> {"accessions": [...], "ciks": [...], "items": [...]}
+    errors: list[str] = []
+    read = 0
+    for cik in batch:
+        try:
+            refs = [r for r in client.filings(cik, since=since, refresh=True)
+                    if is_8k(r.form) and r.filing_date >= since.isoformat()]
+        except (EdgarError, EdgarDataError) as exc:
+            errors.append(f"CIK {cik}: {exc}")
+            if len(errors) >= 3 and read == 0:
+                break  # EDGAR is down: stop this tick early, keep the cursor
+            continue
+        read += 1
+        if str(cik) in known:
+            _material_hits(refs, {r.accession for r in refs} - set(known[str(cik)]), triggers, cik, material)
+        known[str(cik)] = sorted({r.accession for r in refs})  # older ones age out of the window
+    updates = {"known": known, "offset": (offset + len(batch)) % len(ciks)}
+    return material, errors, read, updates, f"{len(batch)} companies"
+
+
+def _material_8ks_via_full_index(finsec: FinsecResource, ciks: list[int], cursor: dict, triggers: set):
+    """A large universe: the current quarter's master.idx (one request) names the companies with an 8-K not seen
+    before; only those companies' submissions are read for the 8-Ks' items, at most MAX_COMPANIES_PER_TICK a tick
+    (the rest wait in the cursor's queue). The first index tick records what is there (the per-company cursor's
+    accessions carry over), so requests per tick follow the new 8-Ks, not the universe's size."""
+    state = cursor.get("index") or {}
+    if state:
+        known_ciks = set(state.get("ciks", []))
+        seen = {q: set(accs) for q, accs in state.get("seen", {}).items()}
+        carried: set[str] = set()
+    else:
+        known_ciks = {int(c) for c in cursor["known"]}
+        carried = {a for accs in cursor["known"].values() for a in accs}
+        seen = {}
+    queue: dict[str, list[str]] = {k: list(v) for k, v in state.get("queue", {}).items()}
+    current = quarter_of(dt.date.today()).isoformat()
+    to_read = [current] + [q for q in [state.get("quarter")] if q and q < current]
+    client = finsec.edgar(retries=2)
+    universe = set(ciks)
+    for q in to_read:
+        day = dt.date.fromisoformat(q)
+        n = (day.month - 1) // 3 + 1
+        try:
+            entries = parse_full_index(client.full_index(day.year, n, "master", refresh=True), "master",
+                                       f"full-index/{day.year}/QTR{n}/master.idx")
+        except (EdgarError, EdgarDataError) as exc:
+            return {}, [str(exc)], 0, {}, "the full-index"
+        ours = [e for e in entries if e.cik in universe and is_8k(e.form)]
+        before = seen.get(q, set()) | carried
+        for e in ours:
+            if e.accession not in before and e.cik in known_ciks and e.accession not in queue.get(str(e.cik), []):
+                queue.setdefault(str(e.cik), []).append(e.accession)
+        seen[q] = {e.accession for e in ours} | seen.get(q, set())
+    since = quarter_of(dt.date.today() - dt.timedelta(days=200))
+    material: dict[str, dict[str, list]] = {}
+    errors: list[str] = []
+    looked = sorted(queue, key=int)[:MAX_COMPANIES_PER_TICK]
+    for cik in looked:
+        try:
+            refs = [r for r in client.filings(int(cik), since=since, refresh=True) if is_8k(r.form)]
+        except (EdgarError, EdgarDataError) as exc:
+            errors.append(f"CIK {cik}: {exc}")  # stays queued for the next tick
+            continue
+        _material_hits(refs, set(queue.pop(cik)), triggers, int(cik), material)
+    kept = sorted(seen)[-INDEX_QUARTERS_KEPT:]
+    updates = {"index": {"quarter": current, "ciks": sorted(universe), "queue": queue,
+                         "seen": {q: sorted(seen[q]) for q in kept}}}
+    looked_at = f"{len(ciks)} companies (full-index of {', '.join(to_read)}; {len(looked)} with new 8-Ks read)"
+    return material, errors, 1, updates, looked_at
 
 
 @dg.sensor(jobs=[material_event_refresh, rating_refresh], minimum_interval_seconds=600,
@@ -213,7 +307,6 @@ def material_event_sensor(context: dg.SensorEvaluationContext, finsec: FinsecRes
         return dg.SkipReason(f"FINSEC_FORMS={','.join(settings.forms)} leaves out 8-K: no 8-K path to refresh")
     triggers = set(settings.material_event_items)
     cursor = _cursor(context.cursor)
-    known: dict[str, list[str]] = cursor["known"]
     pending: dict[str, dict] = cursor["pending"]
     requests: list[dg.RunRequest] = []
 
@@ -233,36 +326,11 @@ def material_event_sensor(context: dg.SensorEvaluationContext, finsec: FinsecRes
             context.log.warning(f"material_event_sensor: {run_key} ended {status.value}; ratings not refreshed for it")
             del pending[run_key]
 
-    # 2. new 8-Ks of the next batch of companies
-    offset = cursor["offset"] % len(ciks)
-    batch = (ciks[offset:] + ciks[:offset])[:MAX_COMPANIES_PER_TICK]
-    since = quarter_of(dt.date.today() - dt.timedelta(days=200))
-    client = finsec.edgar(retries=2)
-    material: dict[str, dict[str, list]] = {}  # quarter -> {"accessions": [...], "ciks": [...], "items": [...]}
-    errors: list[str] = []
-    read = 0
-    for cik in batch:
-        try:
-            refs = [r for r in client.filings(cik, since=since, refresh=True)
-                    if is_8k(r.form) and r.filing_date >= since.isoformat()]
-        except (EdgarError, EdgarDataError) as exc:
-            errors.append(f"CIK {cik}: {exc}")
-            if len(errors) >= 3 and read == 0:
-                break  # EDGAR is down: stop this tick early, keep the cursor
-            continue
-        read += 1
-        seen = set(known.get(str(cik), []))
-        if str(cik) in known:
-            for r in refs:
-                hit = sorted(set(parse_items(r.items)) & triggers)
-                if r.accession in seen or not hit:
-                    continue
-                q = quarter_of(dt.date.fromisoformat(r.filing_date)).isoformat()
-                entry = material.setdefault(q, {"accessions": [], "ciks": [], "items": []})
-                entry["accessions"].append(r.accession)
-                entry["ciks"] = sorted(set(entry["ciks"]) | {cik})
-                entry["items"] = sorted(set(entry["items"]) | set(hit))
-        known[str(cik)] = sorted({r.accession for r in refs})  # older ones age out of the window
+    # 2. new 8-Ks: the next batch of companies, or (a large universe) the full-index's new 8-Ks
+    if settings.edgar_bulk(len(ciks)):
+        material, errors, read, updates, looked_at = _material_8ks_via_full_index(finsec, ciks, cursor, triggers)
+    else:
+        material, errors, read, updates, looked_at = _material_8ks_per_company(finsec, ciks, cursor, triggers)
     for msg in errors:
         context.log.warning(f"material_event_sensor: {msg}")
     if errors and read == 0:
@@ -281,10 +349,10 @@ def material_event_sensor(context: dg.SensorEvaluationContext, finsec: FinsecRes
             tags={"finsec/trigger": "material_event_sensor", "finsec/new_accessions": ",".join(sorted(entry["accessions"]))[:200],
                   "finsec/material_items": ",".join(entry["items"]), "finsec/ciks": ",".join(map(str, entry["ciks"]))[:200]}))
         pending[run_key] = {"quarter": q, "ciks": entry["ciks"]}
-    new_cursor = json.dumps({"known": known, "offset": (offset + len(batch)) % len(ciks), "pending": pending}, sort_keys=True)
+    new_cursor = json.dumps({**cursor, **updates, "pending": pending}, sort_keys=True)
     if not requests:
         return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"no new 8-K with items {','.join(sorted(triggers))} among {len(batch)} companies"
+            skip_reason=dg.SkipReason(f"no new 8-K with items {','.join(sorted(triggers))} among {looked_at}"
                                       + (f"; {len(errors)} failed: {errors[0]}" if errors else "")),
             cursor=new_cursor)
     return dg.SensorResult(run_requests=requests, cursor=new_cursor)
