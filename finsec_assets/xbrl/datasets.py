@@ -506,12 +506,10 @@ def _relation_card(df, labels: dict, method: str) -> dict:
 # -------------------------------------------------------------------------- classification
 
 
-def classification_dataset(sections: pd.DataFrame, embeddings: pd.DataFrame | None, universe: pd.DataFrame | None,
-                           max_paragraphs_per_section: int = 30, min_words: int = 20, seed: int = 0,
-                           salt: str = "finsec") -> tuple[pd.DataFrame, dict]:
-    """paragraph_item: a paragraph's section item (10-Q items read as their 10-K counterparts);
-    filing_industry: a filing's SIC division from its mean pooled embedding."""
-    rng = np.random.default_rng(seed)
+CLASSIFICATION_COLUMNS = ["cik", "accession", "task", "text", "embedding", "label", "source_item"]
+
+
+def _paragraph_rows(sections: pd.DataFrame, rng, max_paragraphs_per_section: int, min_words: int) -> list[dict]:
     rows = []
     for rec in sections.sort_values(["accession", "start"]).itertuples(index=False):
         paragraphs = [p for p in str(rec.text or "").split("\n\n") if len(p.split()) >= min_words]
@@ -524,24 +522,33 @@ def classification_dataset(sections: pd.DataFrame, embeddings: pd.DataFrame | No
         for p in paragraphs:
             rows.append({"cik": int(rec.cik), "accession": rec.accession, "task": "paragraph_item", "text": p,
                          "embedding": None, "label": label, "source_item": rec.item})
-    industry_rows = 0
-    if embeddings is not None and len(embeddings) and universe is not None and len(universe):
-        division = dict(zip(universe["cik"].astype(int), universe["industry_code"]))
-        for (accession, cik), group in embeddings.sort_values(["accession", "item"]).groupby(["accession", "cik"], sort=True):
-            label = division.get(int(cik))
-            vectors = [np.asarray(v, dtype=np.float32) for v in group["embedding"] if v is not None]
-            if not label or not vectors:
-                continue
-            rows.append({"cik": int(cik), "accession": accession, "task": "filing_industry", "text": None,
-                         "embedding": np.mean(vectors, axis=0).astype(np.float32), "label": label,
-                         "source_item": ",".join(sorted(group["item"]))})
-            industry_rows += 1
-    columns = ["cik", "accession", "task", "text", "embedding", "label", "source_item"]
-    df = pd.DataFrame(rows, columns=columns)
-    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
-    df = _with_splits(df, splits, "cls")
-    labels = {f"{t}/{lab}": int(n) for (t, lab), n in df.groupby(["task", "label"]).size().items()} if len(df) else {}
-    card = data_card(
+    return rows
+
+
+def _industry_rows(embeddings: pd.DataFrame, division: dict) -> list[dict]:
+    rows = []
+    if embeddings is None or not len(embeddings) or not division:
+        return rows
+    for (accession, cik), group in embeddings.sort_values(["accession", "item"]).groupby(["accession", "cik"], sort=True):
+        label = division.get(int(cik))
+        vectors = [np.asarray(v, dtype=np.float32) for v in group["embedding"] if v is not None]
+        if not label or not vectors:
+            continue
+        rows.append({"cik": int(cik), "accession": accession, "task": "filing_industry", "text": None,
+                     "embedding": np.mean(vectors, axis=0).astype(np.float32), "label": label,
+                     "source_item": ",".join(sorted(group["item"]))})
+    return rows
+
+
+def _division(universe: pd.DataFrame | None) -> dict:
+    if universe is None or not len(universe):
+        return {}
+    return dict(zip(universe["cik"].astype(int), universe["industry_code"]))
+
+
+def _classification_card(df, labels: dict, method: str, industry_rows: int, max_paragraphs_per_section: int,
+                         min_words: int, seed: int) -> dict:
+    return data_card(
         df, "classification", labels=labels, split_method=method,
         derived=(f"paragraph_item: paragraphs of at least {min_words} words of every extracted section (at most "
                  f"{max_paragraphs_per_section} per section, sampled with seed {seed}), labelled with the section's "
@@ -550,7 +557,21 @@ def classification_dataset(sections: pd.DataFrame, embeddings: pd.DataFrame | No
                  f"company's SIC division (company_universe.industry_code); {industry_rows} filings."),
         noise=["section boundaries come from extract_sections; a misplaced boundary mislabels its paragraphs",
                "industry labels are per company, so filing_industry has few distinct companies per label in small corpora"])
-    return df, card
+
+
+def classification_dataset(sections: pd.DataFrame, embeddings: pd.DataFrame | None, universe: pd.DataFrame | None,
+                           max_paragraphs_per_section: int = 30, min_words: int = 20, seed: int = 0,
+                           salt: str = "finsec") -> tuple[pd.DataFrame, dict]:
+    """paragraph_item: a paragraph's section item (10-Q items read as their 10-K counterparts);
+    filing_industry: a filing's SIC division from its mean pooled embedding."""
+    rng = np.random.default_rng(seed)
+    rows = _paragraph_rows(sections, rng, max_paragraphs_per_section, min_words)
+    industry = _industry_rows(embeddings, _division(universe))
+    df = pd.DataFrame(rows + industry, columns=CLASSIFICATION_COLUMNS)
+    splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
+    df = _with_splits(df, splits, "cls")
+    labels = {f"{t}/{lab}": int(n) for (t, lab), n in df.groupby(["task", "label"]).size().items()} if len(df) else {}
+    return df, _classification_card(df, labels, method, len(industry), max_paragraphs_per_section, min_words, seed)
 
 
 # --------------------------------------------------------------------------- summarization
@@ -772,3 +793,43 @@ def summarization_dataset_batches(chunks: "Callable[[], Iterable[pd.DataFrame]]"
     lengths = {"median_document_words": int(pd.Series(document_words).median()) if document_words else 0,
                "median_summary_words": int(pd.Series(summary_words).median()) if summary_words else 0}
     card.update(_summarization_card(tally, lengths, method, items))
+
+
+def classification_dataset_batches(section_chunks: "Callable[[], Iterable[pd.DataFrame]]",
+                                   embedding_chunks: "Callable[[], Iterable[pd.DataFrame]]", universe: pd.DataFrame | None,
+                                   card: dict, max_paragraphs_per_section: int = 30, min_words: int = 20, seed: int = 0,
+                                   salt: str = "finsec"):
+    """``classification_dataset`` one chunk of filings at a time: the paragraphs chunk by chunk (one sampling
+    generator across the chunks, in accession order as the whole-frame version), then the filings' mean vectors.
+    The first pass keeps only the CIKs that get a row."""
+    division = _division(universe)
+    ciks: set = set()
+    for sections in section_chunks():
+        ciks.update(int(rec.cik) for rec in sections.itertuples(index=False)
+                    if any(len(p.split()) >= min_words for p in str(rec.text or "").split("\n\n")))
+    for embeddings in embedding_chunks() if division else ():
+        ciks.update(r["cik"] for r in _industry_rows(embeddings, division))
+    sections = embeddings = None  # the last chunk of the first pass is not kept through the second
+    splits, method = _splits_of(ciks, salt)
+    rng = np.random.default_rng(seed)
+    tally, labels, industry = SplitTally(), Counter(), 0
+
+    def batch(rows: list[dict]) -> pd.DataFrame:
+        df = _with_splits(pd.DataFrame(rows, columns=CLASSIFICATION_COLUMNS), splits, "cls", tally.rows)
+        labels.update(zip(df["task"], df["label"]))
+        tally.add(df)
+        return df
+
+    for sections in section_chunks():
+        rows = _paragraph_rows(sections, rng, max_paragraphs_per_section, min_words)
+        if rows:
+            yield batch(rows)
+    for embeddings in embedding_chunks() if division else ():
+        rows = _industry_rows(embeddings, division)
+        industry += len(rows)
+        if rows:
+            yield batch(rows)
+    if not tally.rows:
+        yield _with_splits(pd.DataFrame(columns=CLASSIFICATION_COLUMNS), splits, "cls")  # no rows: still the columns
+    card.update(_classification_card(tally, {f"{t}/{lab}": int(n) for (t, lab), n in sorted(labels.items())}, method,
+                                     industry, max_paragraphs_per_section, min_words, seed))

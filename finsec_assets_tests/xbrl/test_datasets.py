@@ -44,12 +44,20 @@ def corpus():
 
 
 @pytest.fixture(scope="module")
-def built(corpus):
-    facts, sections = corpus
+def classification_inputs(corpus):
+    _, sections = corpus
     universe = pd.DataFrame({"cik": [1045810, 104169, 97476, 63908, 1744489], "industry_code": ["D", "G", "D", "G", "I"]})
     rng = np.random.default_rng(0)
-    embeddings = pd.DataFrame([{"accession": a, "cik": c, "item": "7", "embedding": rng.normal(size=8).astype(np.float32)}
-                               for a, c in sections[["accession", "cik"]].drop_duplicates().itertuples(index=False)])
+    embeddings = pd.DataFrame([{"accession": a, "cik": c, "item": item, "embedding": rng.normal(size=8).astype(np.float32)}
+                               for a, c in sections[["accession", "cik"]].drop_duplicates().itertuples(index=False)
+                               for item in ("1A", "7")])
+    return embeddings, universe
+
+
+@pytest.fixture(scope="module")
+def built(corpus, classification_inputs):
+    facts, sections = corpus
+    embeddings, universe = classification_inputs
     return {
         "ner": ds.ner_dataset(facts, sections, top_k=20),
         "qa": ds.qa_dataset(facts, sections),
@@ -192,3 +200,25 @@ def test_streamed_datasets_without_filings_give_their_columns(built):
         frames = list(batches(lambda: iter([]), card))
         assert len(frames) == 1 and frames[0].empty and list(frames[0].columns) == list(built[name][0].columns), name
         assert card["rows"] == 0 and card["sizes"] == {"train": 0, "validation": 0, "test": 0}, name
+
+
+@pytest.mark.parametrize("per_chunk", [1, 2, 5])
+def test_streamed_classification_equals_the_whole_frame(corpus, built, classification_inputs, per_chunk):
+    """Paragraph chunks then filing-vector chunks, in accession order: the same rows, ids, splits, sampled
+    paragraphs (one generator across chunks) and card as every filing at once."""
+    _, sections = corpus
+    embeddings, universe = classification_inputs
+    accessions = sorted(set(sections["accession"]))
+    groups = [accessions[i:i + per_chunk] for i in range(0, len(accessions), per_chunk)]
+    card = {}
+    frames = list(ds.classification_dataset_batches(
+        lambda: (sections[sections["accession"].isin(g)] for g in groups),
+        lambda: (embeddings[embeddings["accession"].isin(g)] for g in groups), universe, card))
+    df = pd.concat(frames, ignore_index=True)
+    whole, whole_card = built["classification"]
+    assert {"paragraph_item", "filing_industry"} <= set(df["task"]) and len(frames) > 1
+    pd.testing.assert_frame_equal(df, whole, check_dtype=False)
+    assert card == whole_card
+    empty_card = {}
+    (empty,) = ds.classification_dataset_batches(lambda: iter([]), lambda: iter([]), universe, empty_card)
+    assert empty.empty and list(empty.columns) == list(whole.columns) and empty_card["rows"] == 0

@@ -17,6 +17,7 @@ import json
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 from pydantic import Field
 
 import sys
@@ -24,12 +25,16 @@ import sys
 from ...storage.lake import PARTITION_COLUMN, LakeError, quote_ident
 from ...storage.tables import ContentHasher
 from ...xbrl import datasets as ds
-from ..common import FinsecResource, figure, lake_table_metadata, md_list, png_metadata, source_version, table_output
+from ..common import FinsecResource, figure, lake_table_metadata, md_list, png_metadata, source_version
 
 DATASETS_VERSION = source_version(ds, sys.modules[__name__])  # the queries below choose the rows: part of the version
 FACTS_AND_SECTIONS = ["xbrl_facts", "filing_sections"]  # every quarter: read through the lake, see _facts/_sections
 SECTION_COLUMNS = ["accession", "cik", "item", "start", "text"]
 FILINGS_PER_CHUNK = 16  # filings whose facts and sections are in memory at once
+# Paragraph rows carry no vector and filing rows no text: the stream's types are set here, not by its first batch.
+CLASSIFICATION_SCHEMA = pa.schema([("id", pa.string()), ("cik", pa.int64()), ("accession", pa.string()), ("task", pa.string()),
+                                   ("text", pa.string()), ("embedding", pa.list_(pa.float32())), ("label", pa.string()),
+                                   ("source_item", pa.string()), ("split", pa.string())])
 
 
 def _in_list(values) -> str:
@@ -112,7 +117,7 @@ def _section_chunks(finsec: FinsecResource, items):
     return chunks
 
 
-def _streamed_output(finsec: FinsecResource, asset: str, batches, card: dict) -> dg.Output:
+def _streamed_output(finsec: FinsecResource, asset: str, batches, card: dict, schema=None) -> dg.Output:
     """Write a dataset's batches as its table in one lake transaction; its data version is the hash of the rows
     in order, its metadata the data card (filled in as the batches run out) and the lake table's."""
     lake = finsec.lake()
@@ -127,7 +132,7 @@ def _streamed_output(finsec: FinsecResource, asset: str, batches, card: dict) ->
             yield df
 
     try:
-        written = lake.replace_table_batches(asset, hashed())
+        written = lake.replace_table_batches(asset, hashed(), schema=schema)
     except LakeError as exc:
         raise dg.Failure(f"asset {asset!r}: {exc}") from exc
     leaked = int(lake.sql(f"select count(*) n from (select cik from {quote_ident(asset)} group by cik "
@@ -214,13 +219,30 @@ class ClassificationDatasetConfig(dg.Config):
 def classification_dataset(config: ClassificationDatasetConfig, finsec: FinsecResource,
                            company_universe: pd.DataFrame) -> dg.Output:
     """Paragraph -> section item, and filing (mean pooled embedding) -> SIC division."""
-    # Sections too short to hold one paragraph of min_words never reach pandas.
-    sections = _read(finsec, "filing_sections", SECTION_COLUMNS, "coalesce(n_words, 0) >= ?", [config.min_words])
-    embeddings = _read(finsec, "pooled_embeddings", ["accession", "cik", "item", "embedding"], order=("accession", "item"))
-    df, card = ds.classification_dataset(sections, embeddings, company_universe,
-                                         max_paragraphs_per_section=config.max_paragraphs_per_section,
-                                         min_words=config.min_words)
-    return table_output(df, _card_metadata(df, card))
+    # Sections too short to hold one paragraph of min_words never reach pandas; a chunk of filings at a time.
+    lake = finsec.lake()
+    where = "coalesce(n_words, 0) >= ?"
+    has_sections, has_vectors = lake.has_table("filing_sections"), lake.has_table("pooled_embeddings")
+    section_keys = lake.sql(f"select distinct accession from filing_sections where {where} order by 1",
+                            [config.min_words])["accession"].tolist() if has_sections else []
+    vector_keys = lake.sql("select distinct accession from pooled_embeddings order by 1")["accession"].tolist() \
+        if has_vectors else []
+
+    def section_chunks():
+        for group in _in_chunks(section_keys):
+            yield _read(finsec, "filing_sections", SECTION_COLUMNS, f"{where} and accession in ({_in_list(group)})",
+                        [config.min_words, *group])
+
+    def embedding_chunks():
+        for group in _in_chunks(vector_keys):
+            yield _read(finsec, "pooled_embeddings", ["accession", "cik", "item", "embedding"],
+                        f"accession in ({_in_list(group)})", group, order=("accession", "item"))
+
+    card = {}
+    batches = ds.classification_dataset_batches(section_chunks, embedding_chunks, company_universe, card,
+                                                max_paragraphs_per_section=config.max_paragraphs_per_section,
+                                                min_words=config.min_words)
+    return _streamed_output(finsec, "classification_dataset", batches, card, schema=CLASSIFICATION_SCHEMA)
 
 
 @dg.asset(group_name="understanding", deps=["filing_sections"], kinds={"python", "parquet"}, code_version=DATASETS_VERSION)
