@@ -509,10 +509,14 @@ def _relation_card(df, labels: dict, method: str) -> dict:
 CLASSIFICATION_COLUMNS = ["cik", "accession", "task", "text", "embedding", "label", "source_item"]
 
 
+def _paragraphs(text, min_words: int) -> list[str]:
+    return [p for p in str(text or "").split("\n\n") if len(p.split()) >= min_words]
+
+
 def _paragraph_rows(sections: pd.DataFrame, rng, max_paragraphs_per_section: int, min_words: int) -> list[dict]:
     rows = []
     for rec in sections.sort_values(["accession", "start"]).itertuples(index=False):
-        paragraphs = [p for p in str(rec.text or "").split("\n\n") if len(p.split()) >= min_words]
+        paragraphs = _paragraphs(rec.text, min_words)
         if not paragraphs:
             continue
         if len(paragraphs) > max_paragraphs_per_section:
@@ -805,8 +809,7 @@ def classification_dataset_batches(section_chunks: "Callable[[], Iterable[pd.Dat
     division = _division(universe)
     ciks: set = set()
     for sections in section_chunks():
-        ciks.update(int(rec.cik) for rec in sections.itertuples(index=False)
-                    if any(len(p.split()) >= min_words for p in str(rec.text or "").split("\n\n")))
+        ciks.update(int(rec.cik) for rec in sections.itertuples(index=False) if _paragraphs(rec.text, min_words))
     for embeddings in embedding_chunks() if division else ():
         ciks.update(r["cik"] for r in _industry_rows(embeddings, division))
     sections = embeddings = None  # the last chunk of the first pass is not kept through the second

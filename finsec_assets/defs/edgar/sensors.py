@@ -95,46 +95,53 @@ def _new_filings_run_requests(new_by_quarter: dict[str, list[str]]) -> list[dg.R
     ]
 
 
-def _new_filings_via_full_index(context: dg.SensorEvaluationContext, finsec: FinsecResource, ciks: list[int]):
-    """One request per tick: the current quarter's master.idx (plus, once, the quarter the last tick read, when
-    a new quarter has begun). The cursor's "index" keeps the universe's 10-K/10-Q accessions seen per quarter and
-    the CIKs already known; a per-company cursor ("known") carries over, so switching modes requests nothing twice."""
-    try:
-        cursor = json.loads(context.cursor) if context.cursor else {}
-    except json.JSONDecodeError:
-        cursor = {}
-    cursor = cursor if isinstance(cursor, dict) else {}
+def _new_in_full_index(client, cursor: dict, ciks: list[int], wanted) -> tuple[list, dict, list[str]]:
+    """The universe's full-index entries whose form passes ``wanted`` and that no earlier tick saw, of companies
+    already known: the current quarter's master.idx (plus, once, the quarter the last tick read, when a new quarter has
+    begun). Returns them, the cursor's new "index" state (accessions seen per quarter, known CIKs) and the quarters
+    read. On the first index tick the per-company cursor's "known" accessions carry over (empty on a fresh sensor:
+    baseline only), so switching modes requests nothing twice. Raises EdgarError/EdgarDataError."""
     state = cursor.get("index") or {}
     if state:
         known_ciks = set(state.get("ciks", []))
         seen = {q: set(accs) for q, accs in state.get("seen", {}).items()}
         carried: set[str] = set()
-    else:  # first index tick: what the per-company cursor knew (empty on a fresh sensor: baseline only)
+    else:
         known_ciks = {int(c) for c in cursor.get("known", {})}
         carried = {a for accs in cursor.get("known", {}).values() for a in accs}
         seen = {}
     current = quarter_of(dt.date.today()).isoformat()
     to_read = [current] + [q for q in [state.get("quarter")] if q and q < current]
-    client = finsec.edgar(retries=2)
     universe = set(ciks)
-    new_by_quarter: dict[str, list[str]] = {}
+    new = []
     for q in to_read:
         day = dt.date.fromisoformat(q)
-        try:
-            entries = parse_full_index(client.full_index(day.year, (day.month - 1) // 3 + 1, "master", refresh=True),
-                                       "master", f"full-index/{day.year}/QTR{(day.month - 1) // 3 + 1}/master.idx")
-        except (EdgarError, EdgarDataError) as exc:
-            return dg.SensorResult(skip_reason=dg.SkipReason(f"EDGAR could not be read: {exc}"), cursor=context.cursor)
-        ours = [e for e in entries if e.cik in universe and is_10k_or_10q(e.form)]
+        n = (day.month - 1) // 3 + 1
+        entries = parse_full_index(client.full_index(day.year, n, "master", refresh=True), "master",
+                                   f"full-index/{day.year}/QTR{n}/master.idx")
+        ours = [e for e in entries if e.cik in universe and wanted(e.form)]
         before = seen.get(q, set()) | carried
-        for e in ours:
-            if e.accession not in before and e.cik in known_ciks:
-                filed = quarter_of(dt.date.fromisoformat(e.date_filed)).isoformat()
-                new_by_quarter.setdefault(filed, []).append(e.accession)
+        new += [e for e in ours if e.accession not in before and e.cik in known_ciks]
         seen[q] = {e.accession for e in ours} | seen.get(q, set())
     kept = sorted(seen)[-INDEX_QUARTERS_KEPT:]
-    new_cursor = json.dumps({**cursor, "index": {"quarter": current, "ciks": sorted(universe),
-                                                 "seen": {q: sorted(seen[q]) for q in kept}}}, sort_keys=True)
+    return new, {"quarter": current, "ciks": sorted(universe), "seen": {q: sorted(seen[q]) for q in kept}}, to_read
+
+
+def _new_filings_via_full_index(context: dg.SensorEvaluationContext, finsec: FinsecResource, ciks: list[int]):
+    """One request per tick (see ``_new_in_full_index``): the universe's new 10-K/10-Qs, a run per quarter filed."""
+    try:
+        cursor = json.loads(context.cursor) if context.cursor else {}
+    except json.JSONDecodeError:
+        cursor = {}
+    cursor = cursor if isinstance(cursor, dict) else {}
+    try:
+        new, state, to_read = _new_in_full_index(finsec.edgar(retries=2), cursor, ciks, is_10k_or_10q)
+    except (EdgarError, EdgarDataError) as exc:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"EDGAR could not be read: {exc}"), cursor=context.cursor)
+    new_by_quarter: dict[str, list[str]] = {}
+    for e in new:
+        new_by_quarter.setdefault(quarter_of(dt.date.fromisoformat(e.date_filed)).isoformat(), []).append(e.accession)
+    new_cursor = json.dumps({**cursor, "index": state}, sort_keys=True)
     requests = _new_filings_run_requests(new_by_quarter)
     if not requests:
         return dg.SensorResult(skip_reason=dg.SkipReason(
@@ -243,34 +250,14 @@ def _material_8ks_via_full_index(finsec: FinsecResource, ciks: list[int], cursor
     before; only those companies' submissions are read for the 8-Ks' items, at most MAX_COMPANIES_PER_TICK a tick
     (the rest wait in the cursor's queue). The first index tick records what is there (the per-company cursor's
     accessions carry over), so requests per tick follow the new 8-Ks, not the universe's size."""
-    state = cursor.get("index") or {}
-    if state:
-        known_ciks = set(state.get("ciks", []))
-        seen = {q: set(accs) for q, accs in state.get("seen", {}).items()}
-        carried: set[str] = set()
-    else:
-        known_ciks = {int(c) for c in cursor["known"]}
-        carried = {a for accs in cursor["known"].values() for a in accs}
-        seen = {}
-    queue: dict[str, list[str]] = {k: list(v) for k, v in state.get("queue", {}).items()}
-    current = quarter_of(dt.date.today()).isoformat()
-    to_read = [current] + [q for q in [state.get("quarter")] if q and q < current]
     client = finsec.edgar(retries=2)
-    universe = set(ciks)
-    for q in to_read:
-        day = dt.date.fromisoformat(q)
-        n = (day.month - 1) // 3 + 1
-        try:
-            entries = parse_full_index(client.full_index(day.year, n, "master", refresh=True), "master",
-                                       f"full-index/{day.year}/QTR{n}/master.idx")
-        except (EdgarError, EdgarDataError) as exc:
-            return {}, [str(exc)], 0, {}, "the full-index"
-        ours = [e for e in entries if e.cik in universe and is_8k(e.form)]
-        before = seen.get(q, set()) | carried
-        for e in ours:
-            if e.accession not in before and e.cik in known_ciks and e.accession not in queue.get(str(e.cik), []):
-                queue.setdefault(str(e.cik), []).append(e.accession)
-        seen[q] = {e.accession for e in ours} | seen.get(q, set())
+    queue: dict[str, list[str]] = {k: list(v) for k, v in (cursor.get("index") or {}).get("queue", {}).items()}
+    try:
+        new, state, to_read = _new_in_full_index(client, cursor, ciks, is_8k)
+    except (EdgarError, EdgarDataError) as exc:
+        return {}, [str(exc)], 0, {}, "the full-index"
+    for e in new:
+        queue.setdefault(str(e.cik), []).append(e.accession)
     since = quarter_of(dt.date.today() - dt.timedelta(days=200))
     material: dict[str, dict[str, list]] = {}
     errors: list[str] = []
@@ -282,9 +269,7 @@ def _material_8ks_via_full_index(finsec: FinsecResource, ciks: list[int], cursor
             errors.append(f"CIK {cik}: {exc}")  # stays queued for the next tick
             continue
         _material_hits(refs, set(queue.pop(cik)), triggers, int(cik), material)
-    kept = sorted(seen)[-INDEX_QUARTERS_KEPT:]
-    updates = {"index": {"quarter": current, "ciks": sorted(universe), "queue": queue,
-                         "seen": {q: sorted(seen[q]) for q in kept}}}
+    updates = {"index": {**state, "queue": queue}}
     looked_at = f"{len(ciks)} companies (full-index of {', '.join(to_read)}; {len(looked)} with new 8-Ks read)"
     return material, errors, 1, updates, looked_at
 
