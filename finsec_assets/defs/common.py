@@ -246,6 +246,17 @@ def previous_partition(finsec: "FinsecResource", asset: str, partition_key: str 
     return finsec.lake().read_partition(asset, partition_key)
 
 
+def quarter_rows(lake, table: str, columns: list[str], partition_key: str, accessions: list[str],
+                  where: str = "", params: list | None = None) -> pd.DataFrame:
+    """One quarter's rows of ``table`` for these filings: the quarter as a literal (the lake prunes other quarters'
+    files), the accessions as parameters, only ``columns``."""
+    if not accessions or not lake.has_table(table):
+        return pd.DataFrame(columns=columns)
+    select = ", ".join(quote_ident(c) for c in columns)
+    return lake.sql(f"select {select} from {quote_ident(table)} where {PARTITION_COLUMN} = {sql_literal(partition_key)} "
+                    f"and accession in ({', '.join('?' for _ in accessions)}){where}", [*accessions, *(params or [])])
+
+
 def text_sha256(texts) -> list[str]:
     import hashlib
 

@@ -44,11 +44,19 @@ def dataframe_to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
+def _hashable(v):
+    """A cell as bytes or text that depend only on its value. A list read back from the lake is an object ndarray,
+    whose raw bytes are pointers: it hashes as the list it holds, the same as the list the asset built."""
+    if isinstance(v, np.ndarray):
+        return repr(v.tolist()) if v.dtype == object else v.tobytes()
+    return repr(v) if isinstance(v, (list, dict, tuple)) else v
+
+
 def _row_hashes(df: pd.DataFrame) -> bytes:
     hashable = df.copy()
     for c in hashable.columns:
         if hashable[c].dtype == object:
-            hashable[c] = hashable[c].map(lambda v: v.tobytes() if isinstance(v, np.ndarray) else repr(v) if isinstance(v, (list, dict, tuple)) else v)
+            hashable[c] = hashable[c].map(_hashable)
     return pd.util.hash_pandas_object(hashable, index=False).values.tobytes()
 
 

@@ -31,6 +31,13 @@ def output_metadata(result, asset: str) -> dict:
     raise KeyError(asset)
 
 
+def data_version(result, asset: str) -> str:
+    for e in result.all_events:
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path[-1] == asset:
+            return e.materialization.tags["dagster/data_version"]
+    raise KeyError(asset)
+
+
 def lake_rows(query: str, params=None) -> list[tuple]:
     """Rows of a query on the lake of the test's FINSEC_* environment."""
     return list(open_lake().sql(query, params).itertuples(index=False, name=None))

@@ -10,7 +10,7 @@ from finsec_assets.storage.object_store import ObjectStore
 from finsec_assets.storage.lake import open_lake
 from finsec_assets.text import scoring
 
-from .helpers import check_results, lake_rows, materialize, output_metadata
+from .helpers import check_results, data_version, lake_rows, materialize, output_metadata
 
 ASSETS = [company_universe, filing_index, raw_filings, filing_sections, nlp_scores]
 
@@ -29,6 +29,8 @@ def test_sections_and_scores_for_a_quarter_and_incremental_rerun(finsec_env, mon
     again = materialize(ASSETS, selection=[filing_sections, nlp_scores], partition_key="2023-07-01")
     meta = output_metadata(again, "filing_sections")
     assert meta["parsed"] == 0 and meta["reused_filings"] == 3
+    for asset in ("filing_sections", "nlp_scores"):  # rows read back hash as the rows built: downstream stays fresh
+        assert data_version(again, asset) == data_version(result, asset), asset
     scored = output_metadata(again, "nlp_scores")
     assert scored["scored"] == 0 and scored["reused"] == scored["sections"] == 6
     assert all(check_results(again).values())
@@ -184,3 +186,59 @@ def test_summaries_and_embeddings_encode_each_mdna_sentence_once(finsec_env, mon
     fresh = load_encoder(None).embed_documents(texts).vectors
     got = np.stack(stored["embedding"].to_numpy())
     assert (1 - (got * fresh).sum(axis=1)).max() < 1e-5
+
+
+SECTIONS_PEAK_RSS = """
+import pathlib, sys
+import dagster as dg
+from finsec_assets.defs.edgar.assets import company_universe, filing_index, raw_filings
+from finsec_assets.defs.text import assets as text_assets
+from finsec_assets_tests.defs.helpers import output_metadata, resources
+text_assets.FILINGS_PER_BATCH = int(sys.argv[2])  # the control: every filing of the quarter in one batch
+result = dg.materialize([company_universe, filing_index, raw_filings, text_assets.filing_sections],
+                        selection=[text_assets.filing_sections],
+                        partition_key=sys.argv[1], resources=resources(), raise_on_error=True)
+hwm = next(l for l in pathlib.Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
+print(output_metadata(result, "filing_sections")["dagster/row_count"], int(hwm.split()[1]))
+"""
+
+
+def test_filing_sections_memory_does_not_grow_with_the_filings_of_a_quarter(finsec_env, monkeypatch):
+    """Peak RSS of one filing_sections quarter with 12 and 192 copies of a 10-K (under new accessions), two filings a
+    batch; two copies are parsed, the others' sections reused from the quarter's stored version (read back per
+    batch). The control puts every filing in one batch, as the asset held the quarter before it streamed."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/self/status"):
+        import pytest
+
+        pytest.skip("peak RSS is read from Linux /proc/self/status (VmHWM)")
+    monkeypatch.setenv("FINSEC_UNIVERSE", "WMT")
+    monkeypatch.setenv("FINSEC_STEP_WORKERS", "1")  # parsing in the measured process, not in pool workers
+    assert materialize(ASSETS, selection=[company_universe]).success
+    assert materialize(ASSETS, selection=[filing_index, raw_filings, filing_sections], partition_key="2024-01-01").success
+    lake = open_lake()
+    filings, sections = lake.read_partition("raw_filings", "2024-01-01"), lake.read_partition("filing_sections", "2024-01-01")
+    assert len(filings) == 1 and sections["n_chars"].sum() > 200_000
+    quarters = {1: "2020-01-01", 16: "2020-04-01"}
+    copies = {}
+    for scale, quarter in quarters.items():
+        copies[scale] = [f"{filings['accession'][0]}-{i:03d}" for i in range(12 * scale)]
+        lake.replace_partition("raw_filings", quarter, pd.concat([filings.assign(accession=a) for a in copies[scale]]))
+        lake.replace_partition("filing_sections", quarter,
+                               pd.concat([sections.assign(accession=a) for a in copies[scale][2:]]))
+    peaks, rows = {}, {}
+    for mode, scale, per_batch in (("stream", 1, 2), ("stream", 16, 2), ("load", 16, 1000)):
+        if mode == "load":  # the same work as the streamed run: two documents parsed, the rest reused
+            lake.replace_partition("filing_sections", quarters[16],
+                                   pd.concat([sections.assign(accession=a) for a in copies[16][2:]]))
+        out = subprocess.run([sys.executable, "-c", SECTIONS_PEAK_RSS, quarters[scale], str(per_batch)],
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        rows[mode, scale], peaks[mode, scale] = map(int, out.stdout.split()[-2:])
+    print({"peak_rss_mb": {k: round(v / 1024) for k, v in peaks.items()}, "rows": rows})
+    assert rows["stream", 16] == rows["load", 16] == 16 * rows["stream", 1] == 192 * len(sections)
+    assert peaks["load", 16] > 1.25 * peaks["stream", 1]  # the control: the whole quarter in memory fails the bar
+    assert peaks["stream", 16] <= 1.25 * peaks["stream", 1], (peaks, rows)

@@ -2,11 +2,13 @@
 
 import os
 import sys
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import Field
 
 from ...edgar import parsing as parsing_module
@@ -14,10 +16,12 @@ from ...edgar.parsing import EIGHT_K_ITEMS, base_form, parse_items
 from ...ml import embeddings as embeddings_module
 from ...storage.object_store import ObjectStore
 from ...text import html as html_module
-from ...storage.tables import content_hash
+from ...storage.lake import PARTITION_COLUMN, LakeError, sql_literal
+from ...storage.tables import ContentHasher, content_hash
 from ...text import scoring, summarize, sections as sections_module, sections_8k, sentences as sentences_module
-from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, step_workers, figure, md_list, png_metadata, previous_partition, quarter_partitions, reusable_rows,
-                      file_sha256, source_version, table_output, text_sha256)
+from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, step_workers, figure, lake_table_metadata, md_list, png_metadata,
+                      previous_partition, quarter_partitions, quarter_rows, reusable_rows, file_sha256, source_version,
+                      table_output, text_sha256)
 from . import checks
 
 # document_type: the stored document a section comes from ('10-K', '8-K', or 'EX-99.1' for a press release, whose
@@ -25,6 +29,10 @@ from . import checks
 SECTION_COLUMNS = ["accession", "cik", "form", "filing_date", "item", "title", "text", "start", "end", "n_chars", "n_words",
                    "flags", "document_flags", "source_sha256", "extractor_version", "document_type"]
 EXTRACTOR_VERSION = source_version(html_module, sections_module, sections_8k)
+FILINGS_PER_BATCH = 16  # filings whose sections are in memory at once
+SECTIONS_SCHEMA = pa.schema([(c, pa.list_(pa.string()) if c in ("flags", "document_flags") else
+                              pa.int64() if c in ("cik", "start", "end", "n_chars", "n_words") else pa.string())
+                             for c in SECTION_COLUMNS])
 
 
 def _sections_of_filing(args: tuple[dict, str]) -> tuple[list[dict], list[str]]:
@@ -51,53 +59,78 @@ def _sections_of_filing(args: tuple[dict, str]) -> tuple[list[dict], list[str]]:
           check_specs=checks.filing_sections_checks)
 def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_filings: pd.DataFrame):
     """10-K, 10-Q and 8-K items (1, 1A, 7 ... / I-2, II-1A ... / 2.02, 8.01 ...) and 8-K press releases (EX-99.1) as
-    clean text; a document whose bytes and extractor are unchanged is not parsed again."""
+    clean text; a document whose bytes and extractor are unchanged is not parsed again.
+
+    Streamed: FILINGS_PER_BATCH filings at a time (in accession order; kept documents read back from the lake by
+    accession), written through one lake transaction, so memory does not grow with the filings of a quarter."""
+    quarter = context.partition_key
+    lake = finsec.lake()
     stored = raw_filings[raw_filings["uri"].notna()]
     filings = stored[stored["is_primary"].astype(bool)] if "is_primary" in stored else stored
-    previous = previous_partition(finsec, "filing_sections", context.partition_key)
-    reuse = pd.DataFrame(columns=SECTION_COLUMNS)
-    if len(previous) and "source_sha256" in previous:
-        fresh = set(zip(stored["accession"], stored["sha256"]))
-        keep = [(a, s) in fresh and v == EXTRACTOR_VERSION
-                for a, s, v in zip(previous["accession"], previous["source_sha256"], previous["extractor_version"])]
-        reuse = previous[keep]
-    done = set(zip(reuse["accession"], reuse["source_sha256"]))
+    fresh = set(zip(stored["accession"], stored["sha256"]))
+    done: set = set()  # (accession, document sha256) whose sections are stored by this extractor
+    if lake.has_table("filing_sections") and {"source_sha256", "extractor_version"} <= set(dict(lake.columns("filing_sections"))):
+        keys = lake.sql(f"select distinct accession, source_sha256 from filing_sections where {PARTITION_COLUMN} = "
+                        f"{sql_literal(quarter)} and extractor_version = ?", [EXTRACTOR_VERSION])  # keys, not the text
+        done = {(a, s) for a, s in zip(keys["accession"], keys["source_sha256"]) if (a, s) in fresh}
     todo = stored[np.array([(a, s) not in done for a, s in zip(stored["accession"], stored["sha256"])], dtype=bool)]
-    jobs = [(rec, finsec.settings().object_store_url) for rec in todo.to_dict("records")]
-    workers = min(len(jobs), step_workers(context))
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_sections_of_filing, jobs))
-    else:
-        results = [_sections_of_filing(j) for j in jobs]
-    warnings = [w for _, ws in results for w in ws]
+    accessions = sorted(set(stored["accession"]))
+    url = finsec.settings().object_store_url
+    workers = min(len(todo), step_workers(context))
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    hasher, section_checks, warnings = ContentHasher(SECTION_COLUMNS), checks.SectionChecks(), []
+    items, mdna_words, tally = Counter(), [], Counter()
+
+    def batches():
+        for i in range(0, len(accessions), FILINGS_PER_BATCH):
+            chunk = accessions[i:i + FILINGS_PER_BATCH]
+            kept = sorted({a for a, _ in done} & set(chunk))
+            reuse = quarter_rows(lake, "filing_sections", SECTION_COLUMNS, quarter, kept, " and extractor_version = ?",
+                                 [EXTRACTOR_VERSION])
+            if len(reuse):
+                reuse = reuse[[(a, s) in done for a, s in zip(reuse["accession"], reuse["source_sha256"])]]
+            jobs = [(rec, url) for rec in todo[todo["accession"].isin(chunk)].to_dict("records")]
+            results = list(pool.map(_sections_of_filing, jobs)) if pool is not None else [_sections_of_filing(j) for j in jobs]
+            warnings.extend(w for _, ws in results for w in ws)
+            parsed = pd.DataFrame([r for rs, _ in results for r in rs], columns=SECTION_COLUMNS)
+            del results
+            df = pd.concat([f for f in (reuse, parsed) if len(f)] or [parsed], ignore_index=True)
+            df = df.astype({"cik": "int64", "start": "int64", "end": "int64", "n_chars": "int64", "n_words": "int64"})
+            df = df.sort_values(["accession", "document_type", "start"]).reset_index(drop=True)
+            tally["reused_filings"] += int(reuse["accession"].nunique()) if len(reuse) else 0
+            tally["sections"] += len(df)
+            items.update(df["item"])
+            mdna = df["item"].isin(["7", "I-2"])
+            tally["mdna_sections"] += int(mdna.sum())
+            mdna_words.extend(df.loc[mdna, "n_words"].tolist())
+            eight_k = df[df["form"].str.upper().str.startswith("8-K")]
+            tally["8k_items"] += int((eight_k["document_type"] == eight_k["form"].str.upper().str.removesuffix("/A")).sum())
+            tally["press_releases"] += int(eight_k["item"].str.startswith("EX-99").sum())
+            section_checks.add(df)
+            hasher.update(df)
+            yield df
+
+    try:
+        written = lake.replace_table_batches("filing_sections", batches(), quarter, schema=SECTIONS_SCHEMA)
+    except LakeError as exc:
+        raise dg.Failure(f"asset 'filing_sections': {exc}") from exc
+    finally:
+        if pool is not None:
+            pool.shutdown()
     for w in warnings:
         context.log.warning(w)
-    rows = [r for rs, _ in results for r in rs]
-    del results  # the row dicts are the frame's once it is built: hold the quarter's text once, not three times
-    fresh = pd.DataFrame(rows, columns=SECTION_COLUMNS)
-    del rows
-    df = pd.concat([reuse, fresh], ignore_index=True)
-    reused_filings = int(reuse["accession"].nunique())
-    del fresh, reuse, previous
-    df = df.astype({"cik": "int64", "start": "int64", "end": "int64", "n_chars": "int64", "n_words": "int64"})
-    df = df.sort_values(["accession", "document_type", "start"]).reset_index(drop=True)
-    counts = df.groupby("item").size().sort_values(ascending=False)
-    mdna = df[df["item"].isin(["7", "I-2"])]
-    eight_k = df[df["form"].str.upper().str.startswith("8-K")]
-    yield table_output(df, {
-        "filings": int(filings["accession"].nunique()), "parsed": len(jobs), "workers": max(1, workers),
-        "reused_filings": reused_filings,
-        "sections": len(df), "mdna_sections": len(mdna),
-        "8k_items": int((eight_k["document_type"] == eight_k["form"].str.upper().str.removesuffix("/A")).sum()),
-        "press_releases": int(eight_k["item"].str.startswith("EX-99").sum()),
-        "median_mdna_words": int(mdna["n_words"].median()) if len(mdna) else 0,
-        "items": dg.MetadataValue.md(counts.to_frame("sections").to_markdown()),
+    counts = pd.Series(dict(items), dtype="int64").rename_axis("item").sort_index().sort_values(ascending=False)
+    yield dg.Output(None, data_version=dg.DataVersion(hasher.hexdigest()), metadata={
+        "filings": int(filings["accession"].nunique()), "parsed": len(todo), "workers": max(1, workers),
+        "reused_filings": tally["reused_filings"],
+        "sections": tally["sections"], "mdna_sections": tally["mdna_sections"],
+        "8k_items": tally["8k_items"], "press_releases": tally["press_releases"],
+        "median_mdna_words": int(np.median(mdna_words)) if mdna_words else 0,
+        "items": dg.MetadataValue.md(counts.to_frame("sections").to_markdown() if len(counts) else "none"),
         "warnings": md_list(warnings),
+        **lake_table_metadata(lake, "filing_sections", quarter, written.snapshot_id, written.rows),
     })
-    yield checks.required_items_present(df, filings)
-    yield checks.no_table_of_contents_section(df)
-    yield checks.sections_do_not_overlap(df)
+    yield from section_checks.results(filings)
 
 
 # 8-K items worth scoring: results of operations, Regulation FD and other events (before the 2004 renumbering

@@ -26,38 +26,45 @@ nlp_scores_checks = [
 ]
 
 
-def required_items_present(sections: pd.DataFrame, filings: pd.DataFrame) -> dg.AssetCheckResult:
-    items = sections.groupby("accession")["item"].apply(set).to_dict() if len(sections) else {}
-    missing = []
-    for rec in filings.to_dict("records"):
-        if str(rec["form"]).upper().endswith("/A"):
-            continue  # amendments restate only what changed
-        need = required_items(rec["form"], str(rec["filing_date"]))
-        lacking = need - items.get(rec["accession"], set())
-        if lacking:
-            missing.append(f"{rec['accession']} ({rec['form']}): missing {sorted(lacking)}")
-    return dg.AssetCheckResult(asset_key="filing_sections", check_name="required_items_present", passed=not missing,
-                               metadata={"filings": len(filings), "failing": len(missing), "details": md_list(missing)})
+class SectionChecks:
+    """filing_sections' three checks, added up batch by batch (a batch holds whole filings) so the step never holds
+    the quarter's text."""
 
+    def __init__(self):
+        self.items: dict[str, set] = {}
+        self.table_of_contents: list[str] = []
+        self.overlaps: list[str] = []
 
-def no_table_of_contents_section(sections: pd.DataFrame) -> dg.AssetCheckResult:
-    bad = [f"{r.accession} item {r.item}" for r in sections.itertuples() if is_table_of_contents(r.text or "")]
-    return dg.AssetCheckResult(asset_key="filing_sections", check_name="no_table_of_contents_section", passed=not bad,
-                               metadata={"suspects": md_list(bad)})
+    def add(self, sections: pd.DataFrame) -> None:
+        for accession, item in zip(sections["accession"], sections["item"]):
+            self.items.setdefault(accession, set()).add(item)
+        self.table_of_contents += [f"{r.accession} item {r.item}" for r in sections.itertuples()
+                                   if is_table_of_contents(r.text or "")]
+        # offsets index into each document's own text: an 8-K and its press release are compared apart
+        keys = ["accession", "document_type"] if "document_type" in sections else ["accession"]
+        for key, group in sections.sort_values([*keys, "start"]).groupby(keys):
+            accession = key[0] if isinstance(key, tuple) else key
+            ends = group["end"].to_numpy()
+            starts = group["start"].to_numpy()
+            for i in np.nonzero(starts[1:] < ends[:-1])[0]:
+                self.overlaps.append(f"{accession}: item {group['item'].iloc[i]} overlaps item {group['item'].iloc[i + 1]}")
 
-
-def sections_do_not_overlap(sections: pd.DataFrame) -> dg.AssetCheckResult:
-    bad = []
-    # offsets index into each document's own text: an 8-K and its press release are compared apart
-    keys = ["accession", "document_type"] if "document_type" in sections else ["accession"]
-    for key, group in sections.sort_values([*keys, "start"]).groupby(keys):
-        accession = key[0] if isinstance(key, tuple) else key
-        ends = group["end"].to_numpy()
-        starts = group["start"].to_numpy()
-        for i in np.nonzero(starts[1:] < ends[:-1])[0]:
-            bad.append(f"{accession}: item {group['item'].iloc[i]} overlaps item {group['item'].iloc[i + 1]}")
-    return dg.AssetCheckResult(asset_key="filing_sections", check_name="sections_do_not_overlap", passed=not bad,
-                               metadata={"overlaps": md_list(bad)})
+    def results(self, filings: pd.DataFrame) -> list[dg.AssetCheckResult]:
+        missing = []
+        for rec in filings.to_dict("records"):
+            if str(rec["form"]).upper().endswith("/A"):
+                continue  # amendments restate only what changed
+            lacking = required_items(rec["form"], str(rec["filing_date"])) - self.items.get(rec["accession"], set())
+            if lacking:
+                missing.append(f"{rec['accession']} ({rec['form']}): missing {sorted(lacking)}")
+        return [
+            dg.AssetCheckResult(asset_key="filing_sections", check_name="required_items_present", passed=not missing,
+                                metadata={"filings": len(filings), "failing": len(missing), "details": md_list(missing)}),
+            dg.AssetCheckResult(asset_key="filing_sections", check_name="no_table_of_contents_section",
+                                passed=not self.table_of_contents, metadata={"suspects": md_list(self.table_of_contents)}),
+            dg.AssetCheckResult(asset_key="filing_sections", check_name="sections_do_not_overlap", passed=not self.overlaps,
+                                metadata={"overlaps": md_list(self.overlaps)}),
+        ]
 
 
 SHARE_COLUMNS = ["positive", "negative", "certainty", "uncertainty", "risk", "safe", "litigious", "fraud"]

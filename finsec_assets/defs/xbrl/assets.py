@@ -8,13 +8,14 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from ...storage.lake import PARTITION_COLUMN, LakeError, quote_ident, sql_literal
+from ...storage.lake import PARTITION_COLUMN, LakeError, sql_literal
 from ...storage.object_store import ObjectStore
 from ...storage.tables import ContentHasher
 from ...text import html as html_module, sections as sections_module
 from ...text.sections import Section
 from ...xbrl import FACT_COLUMNS, extract_facts, facts as facts_module, transforms as transforms_module
-from ..common import FinsecResource, lake_table_metadata, md_list, quarter_partitions, source_version, step_workers
+from ..common import (FinsecResource, lake_table_metadata, md_list, quarter_partitions, quarter_rows, source_version,
+                      step_workers)
 from . import checks
 
 XBRL_VERSION = source_version(facts_module, transforms_module, html_module, sections_module)
@@ -40,17 +41,6 @@ def _facts_of_filing(args: tuple[dict, list[dict], str]) -> pd.DataFrame:
     df["source_sha256"] = rec["sha256"]
     df["extractor_version"] = XBRL_VERSION
     return df[COLUMNS]
-
-
-def _quarter_rows(lake, table: str, columns: list[str], partition_key: str, accessions: list[str],
-                  where: str = "", params: list | None = None) -> pd.DataFrame:
-    """One quarter's rows of ``table`` for these filings: the quarter as a literal (the lake prunes other quarters'
-    files), the accessions as parameters, only ``columns``."""
-    if not accessions or not lake.has_table(table):
-        return pd.DataFrame(columns=columns)
-    select = ", ".join(quote_ident(c) for c in columns)
-    return lake.sql(f"select {select} from {quote_ident(table)} where {PARTITION_COLUMN} = {sql_literal(partition_key)} "
-                    f"and accession in ({', '.join('?' for _ in accessions)}){where}", [*accessions, *(params or [])])
 
 
 class _Tally:
@@ -110,10 +100,10 @@ def xbrl_facts(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_fi
     def batches():
         for i in range(0, len(accessions), FILINGS_PER_BATCH):
             chunk = accessions[i:i + FILINGS_PER_BATCH]
-            sections = _quarter_rows(lake, "filing_sections", SECTION_COLUMNS, quarter, chunk)
+            sections = quarter_rows(lake, "filing_sections", SECTION_COLUMNS, quarter, chunk)
             by_filing = {a: g.to_dict("records") for a, g in sections.groupby("accession")} if len(sections) else {}
             reused_here = [a for a in chunk if a in done]
-            reuse = _quarter_rows(lake, "xbrl_facts", COLUMNS, quarter, reused_here, " and extractor_version = ?",
+            reuse = quarter_rows(lake, "xbrl_facts", COLUMNS, quarter, reused_here, " and extractor_version = ?",
                                   [XBRL_VERSION])
             if len(reuse):
                 reuse = reuse[[(a, s) in fresh for a, s in zip(reuse["accession"], reuse["source_sha256"])]]
