@@ -669,10 +669,10 @@ def data_card(df: pd.DataFrame, name: str, labels: dict, split_method: str, deri
 # ------------------------------------------------------------------------------ streamed
 #
 # The same datasets built from chunks of filings (each chunk: every fact of its filings, and their sections), so memory
-# holds one chunk, not every filing. ``chunks`` is called twice and must give the same chunks, with the filings in
-# accession order both times: the first pass finds what needs every filing (the companies that get rows, so the
-# splits; the top-K concepts; the draw of unanswerable questions, from counts only), the second builds the rows. The
-# rows, their order, ids and splits are those the whole-frame functions above give for the chunks concatenated.
+# holds one chunk, not every filing. ``chunks`` is called twice and must give the same chunks in the same order both
+# times (the assets: quarter, then accession): the first pass finds what needs every filing (the companies that get
+# rows, so the splits; the top-K concepts; the draw of unanswerable questions, from counts only), the second builds the
+# rows. The rows, their order, ids and splits are those the whole-frame functions above give for the chunks concatenated.
 # The data card goes into ``card`` once the batches are used up. A dataset without rows still gives one empty frame
 # (its columns). Kept for every filing: keys and counts only (the CIKs, concept counts, and for QA two integers per
 # answerable question).
@@ -804,7 +804,7 @@ def classification_dataset_batches(section_chunks: "Callable[[], Iterable[pd.Dat
                                    card: dict, max_paragraphs_per_section: int = 30, min_words: int = 20, seed: int = 0,
                                    salt: str = "finsec"):
     """``classification_dataset`` one chunk of filings at a time: the paragraphs chunk by chunk (one sampling
-    generator across the chunks, in accession order as the whole-frame version), then the filings' mean vectors.
+    generator across the chunks, in chunk order as the whole-frame version over them), then the filings' mean vectors.
     The first pass keeps only the CIKs that get a row."""
     division = _division(universe)
     ciks: set = set()

@@ -126,7 +126,7 @@ from finsec_assets.defs.text.assets import filing_sections
 from finsec_assets.defs.xbrl.assets import xbrl_facts
 from finsec_assets.defs.understanding import datasets
 from finsec_assets_tests.defs.helpers import output_metadata, resources
-datasets.FILINGS_PER_CHUNK = int(sys.argv[1])  # the control: every filing in one chunk, as the asset read them before
+datasets.FILINGS_PER_CHUNK = int(sys.argv[1])  # the control: a quarter's filings in one chunk (72 of the 80)
 result = dg.materialize([company_universe, filing_index, raw_filings, filing_sections, xbrl_facts, datasets.ner_dataset],
                         selection=[datasets.ner_dataset], resources=resources(), raise_on_error=True)
 hwm = next(l for l in pathlib.Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
@@ -136,7 +136,8 @@ print(output_metadata(result, "ner_dataset")["dagster/row_count"], int(hwm.split
 
 def test_ner_dataset_memory_does_not_grow_with_the_filings(finsec_env):
     """Peak RSS of ner_dataset over 8 and 80 filings (copies of the two largest sample 10-Ks' facts and sections under new accessions
-    and companies), four filings a chunk; the control reads every filing in one chunk."""
+    and companies), four filings a chunk; the control reads every filing of a quarter in one chunk (chunks never cross a
+    quarter)."""
     import gzip
     import os
     import subprocess
@@ -188,3 +189,87 @@ def test_ner_dataset_memory_does_not_grow_with_the_filings(finsec_env):
     assert rows["stream"] == rows["load"] == 10 * rows_1 > 1000
     assert peaks["load"] > 1.5 * stream_1  # the control: every filing at once fails the bar
     assert peaks["stream"] <= 1.5 * stream_1, (stream_1, peaks)
+
+
+def _two_quarter_lake(lake, quarters: dict[str, list[int]]) -> tuple:
+    """Facts, sections and pooled vectors of one small filing per number, written to the quarter it is listed under;
+    returns every quarter's facts and sections (the whole-frame datasets' inputs) and quarter by accession."""
+    import numpy as np
+    import pandas as pd
+
+    notes = "Revenue was 1,234 million for the year ended December 31, 2023, up from 1,000 million in 2022."
+    body = " ".join(["Our suppliers may fail to deliver the parts we need on time and at the agreed price."] * 6)
+    risks = f"Supply chain disruptions could reduce our revenue and margins in a given year.\n\n{body}"
+    quarter_of, all_facts, all_sections = {}, [], []
+    for quarter, numbers in quarters.items():
+        facts, sections = [], []
+        for n in numbers:
+            keys = {"accession": f"0000000000-23-{n:06d}", "cik": 2000 + n}
+            quarter_of[keys["accession"]] = quarter
+            for item, text in (("7", notes), ("1A", risks)):
+                sections.append({**keys, "item": item, "title": "", "text": text, "start": 0, "end": len(text),
+                                 "n_words": len(text.split())})
+            for fact_id, (concept, display, period_start) in enumerate(
+                    [("us-gaap:Revenues", "1,234", "2023-01-01"), ("us-gaap:Revenues", "1,000", "2022-01-01")]):
+                at = notes.index(display)
+                facts.append({**keys, "fact_id": str(fact_id), "concept": concept, "display_text": display,
+                              "is_numeric": True, "section": "7", "start": at, "end": at + len(display),
+                              "doc_start": at, "period_start": period_start,
+                              "period_end": period_start[:4] + "-12-31", "dimensions": "{}"})
+        facts, sections = pd.DataFrame(facts), pd.DataFrame(sections)
+        lake.replace_partition("xbrl_facts", quarter, facts)
+        lake.replace_partition("filing_sections", quarter, sections)
+        vectors = sections[["accession", "cik", "item"]].assign(dim=4)
+        vectors["embedding"] = list(np.ones((len(vectors), 4), dtype=np.float32))
+        lake.replace_partition("pooled_embeddings", quarter, vectors)
+        all_facts.append(facts)
+        all_sections.append(sections)
+    lake.replace_table("company_universe", pd.DataFrame({"cik": [2000 + n for ns in quarters.values() for n in ns],
+                                                          "industry_code": "D"}))
+    return pd.concat(all_facts, ignore_index=True), pd.concat(all_sections, ignore_index=True), quarter_of
+
+
+def test_dataset_chunks_read_one_quarter_each(finsec_env, monkeypatch):
+    """Every chunk query of the five datasets names one quarter as a literal (the lake then opens only that quarter's
+    files; the facts of _fact_sections' subquery too) and asks only for that quarter's filings, though the two
+    quarters' accessions interleave; every filing is still read and the rows are the whole-frame ones."""
+    import re
+
+    from finsec_assets.defs.understanding import datasets
+    from finsec_assets.storage.lake import PARTITION_COLUMN, Lake
+    from finsec_assets.xbrl import datasets as ds
+
+    quarters = {"2023-01-01": [1, 3, 5, 7], "2023-04-01": [0, 2, 4, 6, 8]}  # accession order alternates quarters
+    facts, sections, quarter_of = _two_quarter_lake(open_lake(), quarters)
+    monkeypatch.setattr(datasets, "FILINGS_PER_CHUNK", 3)
+    queries, sql = [], Lake.sql
+
+    def spy(self, query, params=None):
+        queries.append((query, list(params or [])))
+        return sql(self, query, params)
+
+    monkeypatch.setattr(Lake, "sql", spy)
+    assets = [company_universe, *DATASETS]
+    assert materialize(assets, selection=DATASETS).success
+    monkeypatch.setattr(Lake, "sql", sql)
+
+    literal = re.compile(rf"{PARTITION_COLUMN} = '([^']*)'")
+    read = {t: set() for t in ("xbrl_facts", "filing_sections", "pooled_embeddings")}
+    chunks = [(q, p) for q, p in queries if "accession in (" in q]
+    for query, params in chunks:
+        named = literal.findall(query)
+        assert len(set(named)) == 1, query
+        filings = [p for p in params if p in quarter_of]
+        assert filings and 0 < len(filings) <= 3 and {quarter_of[a] for a in filings} == set(named), (query, params)
+        if "exists (select 1 from xbrl_facts f" in query:
+            assert f"f.{PARTITION_COLUMN} = '{named[0]}'" in query, query
+        read[re.search(r'from "?(\w+)"?', query).group(1)].update(filings)
+    assert all(read[t] == set(quarter_of) for t in read), read
+
+    lake = open_lake()
+    expected = {"ner_dataset": ds.ner_dataset(facts, sections)[0], "summarization_dataset": ds.summarization_dataset(sections)[0],
+                "relation_dataset": ds.relation_dataset(facts, sections)[0]}
+    for asset, whole in expected.items():  # the same rows as before, in another order (so other ids)
+        key = [c for c in whole.columns if c not in ("id", "tokens", "token_starts", "tags", "shape_tokens")]
+        got = lake.sql(f"select * from {asset}")[key].astype(str).values
+        assert len(whole) and sorted(map(tuple, got)) == sorted(map(tuple, whole[key].astype(str).values)), asset

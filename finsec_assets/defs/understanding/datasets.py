@@ -7,10 +7,12 @@ The quarter-partitioned inputs are ``deps``: each asset asks the lake for only t
 (filters and projection pushed down to the Parquet files), instead of loading every column of every quarter.
 The NER, QA and relation datasets read only the sections that hold an aligned numeric fact.
 
-NER, QA, relation and summarization are streamed: FILINGS_PER_CHUNK filings at a time (in accession order, read by
-accession from the lake), written through one lake transaction, so memory does not grow with the filings. What needs
-every filing (splits by company, the top-K concepts, the seeded draw of unanswerable questions, median lengths) takes
-a first pass that keeps only keys and counts; the rows are those the whole-frame functions give (see xbrl/datasets.py).
+All five are streamed: FILINGS_PER_CHUNK filings at a time, written through one lake transaction, so memory does not
+grow with the filings. A chunk never crosses a quarter (quarters in order, then accessions in order within one) and its
+queries name that quarter as a literal, so the lake opens only that quarter's files: reading every quarter's files per
+chunk made the file opens grow as chunks x quarters. What needs every filing (splits by company, the top-K concepts,
+the seeded draw of unanswerable questions, median lengths) takes a first pass that keeps only keys and counts; the rows
+are those the whole-frame functions give for the chunks concatenated (see xbrl/datasets.py).
 """
 
 import json
@@ -22,7 +24,7 @@ from pydantic import Field
 
 import sys
 
-from ...storage.lake import PARTITION_COLUMN, LakeError, quote_ident
+from ...storage.lake import PARTITION_COLUMN, LakeError, quote_ident, sql_literal
 from ...storage.tables import ContentHasher
 from ...xbrl import datasets as ds
 from ..common import FinsecResource, figure, lake_table_metadata, md_list, png_metadata, source_version
@@ -41,20 +43,25 @@ def _in_list(values) -> str:
     return ", ".join("?" for _ in values)
 
 
-def _read(finsec: FinsecResource, table: str, columns: list[str] | None, where: str = "", params=None,
+def _in_quarter(quarter: str, alias: str = "") -> str:
+    """The partition filter the lake prunes files by: the quarter as a literal, not a parameter."""
+    return f"{alias}{PARTITION_COLUMN} = {sql_literal(quarter)}"
+
+
+def _read(finsec: FinsecResource, table: str, columns: list[str] | None, quarter: str, where: str = "", params=None,
           order: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Rows of every quarter of ``table``: only ``columns`` (all but the partition key when None), only ``where``,
-    in a stable order (quarter, then ``order``) when ``order`` is given, so seeded choices downstream do not depend on
-    file layout. Sections are not ordered here (a sort would hold every text twice): the dataset functions sort
-    them by (accession, start) or look them up by key."""
+    """Rows of one quarter of ``table``: only ``columns`` (all but the partition key when None), only ``where``,
+    in a stable order (``order``) when ``order`` is given, so seeded choices downstream do not depend on file layout.
+    Sections are not ordered here (a sort would hold every text twice): the dataset functions sort them by
+    (accession, start) or look them up by key."""
     lake = finsec.lake()
     if not lake.has_table(table):
         return pd.DataFrame(columns=columns or [])
     available = [c for c, _ in lake.columns(table) if c != PARTITION_COLUMN]
     chosen = [c for c in (columns or available) if c in available]
     query = f"select {', '.join(quote_ident(c) for c in chosen)} from {quote_ident(table)}"
-    ordering = [PARTITION_COLUMN] + [c for c in order if c in available] if order else []
-    frame = lake.sql(query + (f" where {where}" if where else "")
+    ordering = [c for c in order if c in available]
+    frame = lake.sql(query + f" where {_in_quarter(quarter)}" + (f" and {where}" if where else "")
                      + (f" order by {', '.join(map(quote_ident, ordering))}" if ordering else ""), params or None)
     for c in columns or []:
         if c not in frame:
@@ -62,55 +69,66 @@ def _read(finsec: FinsecResource, table: str, columns: list[str] | None, where: 
     return frame
 
 
-def _fact_sections(finsec: FinsecResource, items, accessions=None) -> pd.DataFrame:
-    """Sections of ``items`` (of ``accessions`` when given) in which at least one numeric fact is placed: the only text
-    NER, QA and relations read."""
+def _fact_sections(finsec: FinsecResource, items, quarter: str, accessions: list[str]) -> pd.DataFrame:
+    """Sections of ``items`` of these filings of ``quarter`` in which at least one numeric fact is placed: the only
+    text NER, QA and relations read. The facts looked up are that quarter's too (their files alone are opened)."""
     lake = finsec.lake()
     if not lake.has_table("xbrl_facts") or "section" not in dict(lake.columns("xbrl_facts")):
         return pd.DataFrame(columns=SECTION_COLUMNS)
     items = [str(i) for i in items]
-    only = f" and accession in ({_in_list(accessions)})" if accessions is not None else ""
-    return _read(finsec, "filing_sections", SECTION_COLUMNS,
-                 f"cast(item as varchar) in ({_in_list(items)}){only} and exists (select 1 from xbrl_facts f "
-                 "where f.accession = filing_sections.accession and f.section = filing_sections.item "
-                 "and f.is_numeric and f.start is not null)", [*items, *(accessions or [])])
+    return _read(finsec, "filing_sections", SECTION_COLUMNS, quarter,
+                 f"cast(item as varchar) in ({_in_list(items)}) and accession in ({_in_list(accessions)}) and exists "
+                 f"(select 1 from xbrl_facts f where {_in_quarter(quarter, 'f.')} and f.accession = "
+                 "filing_sections.accession and f.section = filing_sections.item and f.is_numeric and f.start is not "
+                 "null)", [*items, *accessions])
 
 
-def _in_chunks(keys: list[str]) -> list[list[str]]:
-    return [keys[i:i + FILINGS_PER_CHUNK] for i in range(0, len(keys), FILINGS_PER_CHUNK)]
+def _keys(finsec: FinsecResource, table: str, where: str = "", params=None) -> pd.DataFrame:
+    """The (quarter, accession) pairs of ``table``'s rows matching ``where``, quarters in order, then accessions."""
+    return finsec.lake().sql(f"select distinct {PARTITION_COLUMN} as quarter, accession from {quote_ident(table)}"
+                             + (f" where {where}" if where else "") + " order by 1, 2", params or None)
+
+
+def _in_chunks(keys: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """(quarter, accessions) chunks of at most FILINGS_PER_CHUNK filings, none crossing a quarter: each chunk's
+    queries then read one quarter's files."""
+    chunks = []
+    for quarter, accessions in keys.groupby("quarter", sort=True)["accession"]:
+        accessions = sorted(accessions)
+        chunks += [(str(quarter), accessions[i:i + FILINGS_PER_CHUNK]) for i in range(0, len(accessions), FILINGS_PER_CHUNK)]
+    return chunks
 
 
 def _fact_chunks(finsec: FinsecResource, items):
-    """A callable giving, chunk by chunk in accession order, every fact of the filings that have a numeric fact placed
-    in ``items`` (in the order the whole table was read: quarter, accession, doc_start, fact_id) and their sections."""
+    """A callable giving, chunk by chunk (quarter, then accession order), every fact of the filings that have a numeric
+    fact placed in ``items`` (in accession, doc_start, fact_id order) and their sections."""
     lake = finsec.lake()
     if not lake.has_table("xbrl_facts") or not int(lake.sql("select count(*) n from xbrl_facts")["n"][0]):
         _facts(pd.DataFrame())
     items = [str(i) for i in items]
-    accessions = lake.sql(f"select distinct accession from xbrl_facts where is_numeric and start is not null and "
-                          f"cast(section as varchar) in ({_in_list(items)}) order by 1", items)["accession"].tolist()
+    keys = _keys(finsec, "xbrl_facts", f"is_numeric and start is not null and cast(section as varchar) in "
+                                       f"({_in_list(items)})", items)
 
     def chunks():
-        for group in _in_chunks(accessions):
-            facts = _read(finsec, "xbrl_facts", None, f"accession in ({_in_list(group)})", group,
+        for quarter, group in _in_chunks(keys):
+            facts = _read(finsec, "xbrl_facts", None, quarter, f"accession in ({_in_list(group)})", group,
                           order=("accession", "doc_start", "fact_id"))
-            yield facts, _fact_sections(finsec, items, group)
+            yield facts, _fact_sections(finsec, items, quarter, group)
 
     return chunks
 
 
 def _section_chunks(finsec: FinsecResource, items):
-    """A callable giving, chunk by chunk in accession order, the sections of ``items``."""
+    """A callable giving, chunk by chunk (quarter, then accession order), the sections of ``items``."""
     lake = finsec.lake()
     items = [str(i) for i in items]
     if not lake.has_table("filing_sections"):
         return lambda: iter([])
-    accessions = lake.sql(f"select distinct accession from filing_sections where cast(item as varchar) in "
-                          f"({_in_list(items)}) order by 1", items)["accession"].tolist()
+    keys = _keys(finsec, "filing_sections", f"cast(item as varchar) in ({_in_list(items)})", items)
 
     def chunks():
-        for group in _in_chunks(accessions):
-            yield _read(finsec, "filing_sections", SECTION_COLUMNS,
+        for quarter, group in _in_chunks(keys):
+            yield _read(finsec, "filing_sections", SECTION_COLUMNS, quarter,
                         f"cast(item as varchar) in ({_in_list(items)}) and accession in ({_in_list(group)})",
                         [*items, *group])
 
@@ -223,19 +241,18 @@ def classification_dataset(config: ClassificationDatasetConfig, finsec: FinsecRe
     lake = finsec.lake()
     where = "coalesce(n_words, 0) >= ?"
     has_sections, has_vectors = lake.has_table("filing_sections"), lake.has_table("pooled_embeddings")
-    section_keys = lake.sql(f"select distinct accession from filing_sections where {where} order by 1",
-                            [config.min_words])["accession"].tolist() if has_sections else []
-    vector_keys = lake.sql("select distinct accession from pooled_embeddings order by 1")["accession"].tolist() \
-        if has_vectors else []
+    no_keys = pd.DataFrame(columns=["quarter", "accession"])
+    section_keys = _keys(finsec, "filing_sections", where, [config.min_words]) if has_sections else no_keys
+    vector_keys = _keys(finsec, "pooled_embeddings") if has_vectors else no_keys
 
     def section_chunks():
-        for group in _in_chunks(section_keys):
-            yield _read(finsec, "filing_sections", SECTION_COLUMNS, f"{where} and accession in ({_in_list(group)})",
-                        [config.min_words, *group])
+        for quarter, group in _in_chunks(section_keys):
+            yield _read(finsec, "filing_sections", SECTION_COLUMNS, quarter,
+                        f"{where} and accession in ({_in_list(group)})", [config.min_words, *group])
 
     def embedding_chunks():
-        for group in _in_chunks(vector_keys):
-            yield _read(finsec, "pooled_embeddings", ["accession", "cik", "item", "embedding"],
+        for quarter, group in _in_chunks(vector_keys):
+            yield _read(finsec, "pooled_embeddings", ["accession", "cik", "item", "embedding"], quarter,
                         f"accession in ({_in_list(group)})", group, order=("accession", "item"))
 
     card = {}
