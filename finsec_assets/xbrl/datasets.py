@@ -513,13 +513,21 @@ def _paragraphs(text, min_words: int) -> list[str]:
     return [p for p in str(text or "").split("\n\n") if len(p.split()) >= min_words]
 
 
-def _paragraph_rows(sections: pd.DataFrame, rng, max_paragraphs_per_section: int, min_words: int) -> list[dict]:
+def _section_rng(seed: int, accession: str, item: str, start) -> np.random.Generator:
+    """A section's own draw (from the seed and the section's identity), so which paragraphs a section keeps does not
+    depend on which sections were read before it: not on chunk order, nor on quarters added later."""
+    key = hashlib.sha256(f"{accession}|{item}|{start}".encode()).digest()[:8]
+    return np.random.default_rng([int(seed), int.from_bytes(key, "little")])
+
+
+def _paragraph_rows(sections: pd.DataFrame, seed: int, max_paragraphs_per_section: int, min_words: int) -> list[dict]:
     rows = []
     for rec in sections.sort_values(["accession", "start"]).itertuples(index=False):
         paragraphs = _paragraphs(rec.text, min_words)
         if not paragraphs:
             continue
         if len(paragraphs) > max_paragraphs_per_section:
+            rng = _section_rng(seed, rec.accession, rec.item, rec.start)
             keep = sorted(rng.choice(len(paragraphs), max_paragraphs_per_section, replace=False))
             paragraphs = [paragraphs[i] for i in keep]
         label = TEN_Q_TO_TEN_K.get(rec.item, rec.item)
@@ -568,8 +576,7 @@ def classification_dataset(sections: pd.DataFrame, embeddings: pd.DataFrame | No
                            salt: str = "finsec") -> tuple[pd.DataFrame, dict]:
     """paragraph_item: a paragraph's section item (10-Q items read as their 10-K counterparts);
     filing_industry: a filing's SIC division from its mean pooled embedding."""
-    rng = np.random.default_rng(seed)
-    rows = _paragraph_rows(sections, rng, max_paragraphs_per_section, min_words)
+    rows = _paragraph_rows(sections, seed, max_paragraphs_per_section, min_words)
     industry = _industry_rows(embeddings, _division(universe))
     df = pd.DataFrame(rows + industry, columns=CLASSIFICATION_COLUMNS)
     splits, method = assign_splits(df["cik"], salt) if len(df) else ({}, "hash")
@@ -803,8 +810,8 @@ def classification_dataset_batches(section_chunks: "Callable[[], Iterable[pd.Dat
                                    embedding_chunks: "Callable[[], Iterable[pd.DataFrame]]", universe: pd.DataFrame | None,
                                    card: dict, max_paragraphs_per_section: int = 30, min_words: int = 20, seed: int = 0,
                                    salt: str = "finsec"):
-    """``classification_dataset`` one chunk of filings at a time: the paragraphs chunk by chunk (one sampling
-    generator across the chunks, in chunk order as the whole-frame version over them), then the filings' mean vectors.
+    """``classification_dataset`` one chunk of filings at a time: the paragraphs chunk by chunk (each section sampled
+    with its own seeded draw, so the rows do not depend on the chunks), then the filings' mean vectors.
     The first pass keeps only the CIKs that get a row."""
     division = _division(universe)
     ciks: set = set()
@@ -814,7 +821,6 @@ def classification_dataset_batches(section_chunks: "Callable[[], Iterable[pd.Dat
         ciks.update(r["cik"] for r in _industry_rows(embeddings, division))
     sections = embeddings = None  # the last chunk of the first pass is not kept through the second
     splits, method = _splits_of(ciks, salt)
-    rng = np.random.default_rng(seed)
     tally, labels, industry = SplitTally(), Counter(), 0
 
     def batch(rows: list[dict]) -> pd.DataFrame:
@@ -824,7 +830,7 @@ def classification_dataset_batches(section_chunks: "Callable[[], Iterable[pd.Dat
         return df
 
     for sections in section_chunks():
-        rows = _paragraph_rows(sections, rng, max_paragraphs_per_section, min_words)
+        rows = _paragraph_rows(sections, seed, max_paragraphs_per_section, min_words)
         if rows:
             yield batch(rows)
     for embeddings in embedding_chunks() if division else ():

@@ -205,7 +205,7 @@ def test_streamed_datasets_without_filings_give_their_columns(built):
 @pytest.mark.parametrize("per_chunk", [1, 2, 5])
 def test_streamed_classification_equals_the_whole_frame(corpus, built, classification_inputs, per_chunk):
     """Paragraph chunks then filing-vector chunks, in accession order: the same rows, ids, splits, sampled
-    paragraphs (one generator across chunks) and card as every filing at once."""
+    paragraphs and card as every filing at once."""
     _, sections = corpus
     embeddings, universe = classification_inputs
     accessions = sorted(set(sections["accession"]))
@@ -222,3 +222,23 @@ def test_streamed_classification_equals_the_whole_frame(corpus, built, classific
     empty_card = {}
     (empty,) = ds.classification_dataset_batches(lambda: iter([]), lambda: iter([]), universe, empty_card)
     assert empty.empty and list(empty.columns) == list(whole.columns) and empty_card["rows"] == 0
+
+
+def test_sampled_paragraphs_do_not_depend_on_the_order_sections_are_read(corpus, classification_inputs):
+    """Each section draws its own paragraphs: reading the filings in reverse chunks (as a new quarter read first would)
+    keeps the same rows. A generator shared across chunks would give other paragraphs to every section after the
+    first sampled one."""
+    _, sections = corpus
+    embeddings, universe = classification_inputs
+    accessions = sorted(set(sections["accession"]))
+    rows = {}
+    for order in ("forward", "reverse"):
+        groups = [[a] for a in (accessions if order == "forward" else accessions[::-1])]
+        frames = ds.classification_dataset_batches(lambda: (sections[sections["accession"].isin(g)] for g in groups),
+                                                   lambda: iter([]), universe, {}, max_paragraphs_per_section=2)
+        df = pd.concat(list(frames), ignore_index=True)
+        rows[order] = sorted(zip(df["accession"], df["source_item"], df["text"]))
+    assert len(rows["forward"]) > 10
+    sampled = pd.Series([a for a, _, _ in rows["forward"]]).value_counts()
+    assert (sampled >= 2).any()  # some section had more paragraphs than it keeps: the draw is exercised
+    assert rows["forward"] == rows["reverse"]
