@@ -849,6 +849,9 @@ def run_size(filings: int, args, work: Path, parents: dict[str, set[str]], save=
                 failed.add(stage)
                 continue
             partitions = universe.partitions if stage in PER_FILING else None
+            subset = args.last_quarters.get(stage) if partitions else None
+            if subset and subset < len(partitions):  # quarters are alike (one filing per company each): a sample of them
+                partitions = partitions[-subset:]
             run_config = {}
             if stage == "finetuned_checkpoint" and universe.ciks:  # the company with the most section text
                 run_config = {"ops": {stage: {"config": {"cik": busiest_cik(env, universe.ciks)}}}}
@@ -856,7 +859,10 @@ def run_size(filings: int, args, work: Path, parents: dict[str, set[str]], save=
             r = run_stage(stage, partitions, env, work, run_config, nice=args.nice)
             r["edgar_requests"] = universe.requests() - requests_before
             if r["success"]:
-                r["filings_per_s"] = round(universe.filings / r["seconds"], 3) if r["seconds"] > 0 else None
+                measured = universe.filings * len(partitions) // len(universe.partitions) if partitions else universe.filings
+                if partitions and len(partitions) < len(universe.partitions):
+                    r["quarters_measured"], r["filings_measured"] = len(partitions), measured
+                r["filings_per_s"] = round(measured / r["seconds"], 3) if r["seconds"] > 0 else None
             else:
                 failed.add(stage)
             run["stages"][stage] = r
@@ -966,7 +972,8 @@ def extrapolate(runs: list[dict], filings: int = 20_000, quarters: int = 40) -> 
         if not pts:
             continue
         n = [p[0] for p in pts]
-        seconds = _fit(n, [p[2]["seconds"] for p in pts], filings)
+        # a stage run on a sample of quarters (--last-quarters) timed its filings_measured, not the universe's
+        seconds = _fit([p[2].get("filings_measured", p[0]) for p in pts], [p[2]["seconds"] for p in pts], filings)
         per_quarter = stage in PER_FILING
         mem_x = [p[0] / p[1] for p in pts] if per_quarter else n
         peak = _fit(mem_x, [p[2]["peak_rss_mb"] for p in pts], filings / quarters if per_quarter else filings, "flat")
@@ -1049,10 +1056,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="keep everything here (default: a temporary folder, removed)")
     p.add_argument("--json", dest="json_out", default=None, help="write the results here (after every stage)")
     p.add_argument("--append", action="store_true", help="keep the runs already in --json and add these")
+    p.add_argument("--last-quarters", default="", metavar="STAGE=K,...",
+                   help="run these per-filing stages on the universe's last K quarters only (throughput per filing "
+                        "and peak per quarter from a sample of alike quarters), e.g. xbrl_facts=3")
     p.add_argument("--extras-at", choices=["smallest", "largest"], default="smallest",
                    help="the size at which the backfill, UI and Celery measurements run")
     args = p.parse_args(argv)
     args.sizes = [int(x) for x in args.filings.split(",") if x.strip()]
+    try:
+        args.last_quarters = {k.strip(): int(v) for k, v in (x.split("=") for x in args.last_quarters.split(",") if x.strip())}
+    except ValueError:
+        raise SystemExit(f"--last-quarters {args.last_quarters!r}: use STAGE=K[,STAGE=K] with K a whole number")
+    if bad := sorted(set(args.last_quarters) - set(PER_FILING)):
+        raise SystemExit(f"--last-quarters: {bad} are not per-filing stages ({', '.join(PER_FILING)})")
     if not args.sizes or min(args.sizes) <= 0:
         raise SystemExit(f"--filings {args.filings!r}: give positive sizes such as 100,1000")
     if args.quarters <= 0:

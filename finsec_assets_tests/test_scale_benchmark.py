@@ -61,7 +61,8 @@ def test_tiny_run_writes_the_contracted_json(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINSEC_", "DAGSTER_"))}
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     proc = subprocess.run([sys.executable, str(SCRIPT), "--filings", "4", "--quarters", "2", "--stages", ",".join(STAGES),
-                           "--no-backfill", "--no-ui", "--workdir", str(tmp_path / "work"), "--json", str(out)],
+                           "--no-backfill", "--no-ui", "--last-quarters", "filing_sections=1",
+                           "--workdir", str(tmp_path / "work"), "--json", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = json.loads(out.read_text())
@@ -78,6 +79,10 @@ def test_tiny_run_writes_the_contracted_json(tmp_path):
         assert stage["rows"] > 0, name
     for name in STAGES[1:]:  # per-filing stages: one step per quarter, each with its own reset peak
         parts = run["stages"][name]["partitions"]
+        if name == "filing_sections":  # --last-quarters: the last quarter only, its filings the ones counted
+            assert [p["partition"] for p in parts] == ["2024-10-01"]
+            assert run["stages"][name]["quarters_measured"] == 1 and run["stages"][name]["filings_measured"] == 2
+            continue
         assert [p["partition"] for p in parts] == ["2024-07-01", "2024-10-01"]
         assert all(p["hwm_mb"] > 0 and p["seconds"] > 0 for p in parts)
     assert run["stages"]["raw_filings"]["edgar_requests"] >= 4  # every document came through the replay server
