@@ -257,6 +257,28 @@ def quarter_rows(lake, table: str, columns: list[str], partition_key: str, acces
                     f"and accession in ({', '.join('?' for _ in accessions)}){where}", [*accessions, *(params or [])])
 
 
+def kept_documents(lake, table: str, quarter: str, version: str, fresh: set) -> set:
+    """(accession, document sha256) pairs of ``fresh`` whose rows ``table`` already holds for ``quarter`` from this
+    ``version`` of the extractor: the keys only, not the rows, so an incremental step need not load the quarter."""
+    if not lake.has_table(table) or not {"source_sha256", "extractor_version"} <= set(dict(lake.columns(table))):
+        return set()
+    keys = lake.sql(f"select distinct accession, source_sha256 from {quote_ident(table)} where {PARTITION_COLUMN} = "
+                    f"{sql_literal(quarter)} and extractor_version = ?", [version])
+    return {(a, s) for a, s in zip(keys["accession"], keys["source_sha256"]) if (a, s) in fresh}
+
+
+def write_quarter_batches(lake, asset: str, quarter: str, batches, schema, pool=None):
+    """A streamed asset's quarter through one lake transaction; a lake error fails the step naming the asset, and
+    the step's process pool is shut down either way."""
+    try:
+        return lake.replace_table_batches(asset, batches, quarter, schema=schema)
+    except LakeError as exc:
+        raise dg.Failure(f"asset {asset!r}: {exc}") from exc
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
 def text_sha256(texts) -> list[str]:
     import hashlib
 

@@ -16,12 +16,12 @@ from ...edgar.parsing import EIGHT_K_ITEMS, base_form, parse_items
 from ...ml import embeddings as embeddings_module
 from ...storage.object_store import ObjectStore
 from ...text import html as html_module
-from ...storage.lake import PARTITION_COLUMN, LakeError, sql_literal
+from ...storage.lake import PARTITION_COLUMN, sql_literal
 from ...storage.tables import ContentHasher, content_hash
 from ...text import scoring, summarize, sections as sections_module, sections_8k, sentences as sentences_module
 from ..common import (GPU_OP_TAGS, GPU_POOL, FinsecResource, step_workers, figure, lake_table_metadata, md_list, png_metadata,
                       previous_partition, quarter_partitions, quarter_rows, reusable_rows, file_sha256, source_version,
-                      table_output, text_sha256)
+                      table_output, text_sha256, kept_documents, write_quarter_batches)
 from . import checks
 
 # document_type: the stored document a section comes from ('10-K', '8-K', or 'EX-99.1' for a press release, whose
@@ -68,11 +68,7 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
     stored = raw_filings[raw_filings["uri"].notna()]
     filings = stored[stored["is_primary"].astype(bool)] if "is_primary" in stored else stored
     fresh = set(zip(stored["accession"], stored["sha256"]))
-    done: set = set()  # (accession, document sha256) whose sections are stored by this extractor
-    if lake.has_table("filing_sections") and {"source_sha256", "extractor_version"} <= set(dict(lake.columns("filing_sections"))):
-        keys = lake.sql(f"select distinct accession, source_sha256 from filing_sections where {PARTITION_COLUMN} = "
-                        f"{sql_literal(quarter)} and extractor_version = ?", [EXTRACTOR_VERSION])  # keys, not the text
-        done = {(a, s) for a, s in zip(keys["accession"], keys["source_sha256"]) if (a, s) in fresh}
+    done = kept_documents(lake, "filing_sections", quarter, EXTRACTOR_VERSION, fresh)  # (accession, sha256)
     todo = stored[np.array([(a, s) not in done for a, s in zip(stored["accession"], stored["sha256"])], dtype=bool)]
     accessions = sorted(set(stored["accession"]))
     url = finsec.settings().object_store_url
@@ -110,13 +106,7 @@ def filing_sections(context: dg.AssetExecutionContext, finsec: FinsecResource, r
             hasher.update(df)
             yield df
 
-    try:
-        written = lake.replace_table_batches("filing_sections", batches(), quarter, schema=SECTIONS_SCHEMA)
-    except LakeError as exc:
-        raise dg.Failure(f"asset 'filing_sections': {exc}") from exc
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    written = write_quarter_batches(lake, "filing_sections", quarter, batches(), SECTIONS_SCHEMA, pool)
     for w in warnings:
         context.log.warning(w)
     counts = pd.Series(dict(items), dtype="int64").rename_axis("item").sort_index().sort_values(ascending=False)

@@ -8,14 +8,13 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from ...storage.lake import PARTITION_COLUMN, LakeError, sql_literal
 from ...storage.object_store import ObjectStore
 from ...storage.tables import ContentHasher
 from ...text import html as html_module, sections as sections_module
 from ...text.sections import Section
 from ...xbrl import FACT_COLUMNS, extract_facts, facts as facts_module, transforms as transforms_module
-from ..common import (FinsecResource, lake_table_metadata, md_list, quarter_partitions, quarter_rows, source_version,
-                      step_workers)
+from ..common import (FinsecResource, kept_documents, lake_table_metadata, md_list, quarter_partitions, quarter_rows,
+                      source_version, step_workers, write_quarter_batches)
 from . import checks
 
 XBRL_VERSION = source_version(facts_module, transforms_module, html_module, sections_module)
@@ -84,11 +83,7 @@ def xbrl_facts(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_fi
     lake = finsec.lake()
     stored = raw_filings[raw_filings["uri"].notna()]
     fresh = set(zip(stored["accession"], stored["sha256"]))
-    done: set = set()
-    if lake.has_table("xbrl_facts") and {"source_sha256", "extractor_version"} <= set(dict(lake.columns("xbrl_facts"))):
-        keys = lake.sql(f"select distinct accession, source_sha256 from xbrl_facts where {PARTITION_COLUMN} = "
-                        f"{sql_literal(quarter)} and extractor_version = ?", [XBRL_VERSION])  # keys only, not the rows
-        done = {a for a, s in zip(keys["accession"], keys["source_sha256"]) if (a, s) in fresh}
+    done = {a for a, _ in kept_documents(lake, "xbrl_facts", quarter, XBRL_VERSION, fresh)}
     todo = stored[~stored["accession"].isin(done)]
     accessions = sorted(set(stored["accession"]))
     url = finsec.settings().object_store_url
@@ -121,13 +116,7 @@ def xbrl_facts(context: dg.AssetExecutionContext, finsec: FinsecResource, raw_fi
             hasher.update(df)
             yield df
 
-    try:
-        written = lake.replace_table_batches("xbrl_facts", batches(), quarter, schema=SCHEMA)
-    except LakeError as exc:
-        raise dg.Failure(f"asset 'xbrl_facts': {exc}") from exc
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    written = write_quarter_batches(lake, "xbrl_facts", quarter, batches(), SCHEMA, pool)
     without = sorted(set(accessions) - tally.with_facts)
     metadata = {
         "filings": len(accessions), "filings_with_ixbrl": len(tally.with_facts),
